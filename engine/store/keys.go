@@ -1,0 +1,70 @@
+package store
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Key layout (one Pebble keyspace, prefixes keep kinds apart and ordered):
+//
+//	v/<id>                                → record (version byte + JSON)
+//	p/<tenant>\x00<number>                → id   (pending index: at most one pending per pair)
+//	m/<connector>\x00<message id>         → id   (connector message id → verification, for receipts)
+//	d/<8-byte BE unix nanos><id>\x00<kind> → nil  (deadline index, walked from the front)
+const (
+	pfxRecord   = "v/"
+	pfxPending  = "p/"
+	pfxMessage  = "m/"
+	pfxDeadline = "d/"
+)
+
+func recordKey(id string) []byte { return append([]byte(pfxRecord), id...) }
+
+func pendingKey(tenant, number string) []byte {
+	k := make([]byte, 0, len(pfxPending)+len(tenant)+1+len(number))
+	k = append(k, pfxPending...)
+	k = append(k, tenant...)
+	k = append(k, 0)
+	return append(k, number...)
+}
+
+func messageKey(connector, msgID string) []byte {
+	k := make([]byte, 0, len(pfxMessage)+len(connector)+1+len(msgID))
+	k = append(k, pfxMessage...)
+	k = append(k, connector...)
+	k = append(k, 0)
+	return append(k, msgID...)
+}
+
+func deadlineKey(at time.Time, id, kind string) []byte {
+	k := make([]byte, 0, len(pfxDeadline)+8+len(id)+1+len(kind))
+	k = append(k, pfxDeadline...)
+	k = binary.BigEndian.AppendUint64(k, uint64(at.UnixNano()))
+	k = append(k, id...)
+	k = append(k, 0)
+	return append(k, kind...)
+}
+
+// parseDeadlineKey is the inverse of deadlineKey; ok is false for a key of
+// another shape.
+func parseDeadlineKey(k []byte) (at time.Time, id, kind string, ok bool) {
+	if len(k) < len(pfxDeadline)+8+2 || string(k[:len(pfxDeadline)]) != pfxDeadline {
+		return time.Time{}, "", "", false
+	}
+	rest := k[len(pfxDeadline):]
+	at = time.Unix(0, int64(binary.BigEndian.Uint64(rest[:8])))
+	rest = rest[8:]
+	for i, c := range rest {
+		if c == 0 {
+			return at, string(rest[:i]), string(rest[i+1:]), true
+		}
+	}
+	return time.Time{}, "", "", false
+}
+
+// prefixEnd returns the first key after every key with prefix p.
+func prefixEnd(p string) []byte {
+	b := []byte(p)
+	b[len(b)-1]++
+	return b
+}

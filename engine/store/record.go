@@ -1,0 +1,97 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Record is one verification as stored. The engine owns its meaning; the
+// store owns its indexes, which are a function of the record (see index.go).
+//
+// Invariant: no field holds a code in clear. CodeHash is an HMAC, CodeSealed
+// an AES-GCM ciphertext that the engine wipes when the record stops being
+// pending.
+type Record struct {
+	ID          string    `json:"id"`
+	Tenant      string    `json:"tenant"`
+	Number      string    `json:"number"`
+	Country     string    `json:"country"`
+	Status      string    `json:"status"`
+	Workflow    []string  `json:"workflow"`
+	Step        int       `json:"step"`
+	Attempts    int       `json:"attempts"`
+	MaxAttempts int       `json:"max_attempts"`
+	CodeLength  int       `json:"code_length"`
+	CodeType    string    `json:"code_type"`
+	CodeHash    []byte    `json:"code_hash,omitempty"`
+	CodeSealed  []byte    `json:"code_sealed,omitempty"`
+	Template    string    `json:"template,omitempty"` // SMS text with brand and validity filled in; "{code}" still a placeholder
+	SenderID    string    `json:"sender_id,omitempty"`
+	Locale      string    `json:"locale,omitempty"`
+	CallbackURL string    `json:"callback_url,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	Messages    []Message `json:"messages,omitempty"`
+	Events      []Event   `json:"events,omitempty"`
+	// Deadlines are the timers of this record. The store keeps one deadline
+	// index key per entry, in the same batch as the record.
+	Deadlines []Deadline `json:"deadlines,omitempty"`
+}
+
+// Pending reports whether the record counts for the (tenant, number) index.
+func (r *Record) Pending() bool { return r.Status == "pending" }
+
+// Message is one send of the code over one connector.
+type Message struct {
+	Channel     string    `json:"channel"`
+	Connector   string    `json:"connector,omitempty"`
+	MessageID   string    `json:"message_id,omitempty"` // the connector's id (SMSC message id); indexed
+	State       string    `json:"state"`                // queued, submitted, delivered, undelivered, failed
+	Tries       int       `json:"tries,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	QueuedAt    time.Time `json:"queued_at"`
+	SubmittedAt time.Time `json:"submitted_at,omitempty"`
+	DoneAt      time.Time `json:"done_at,omitempty"`
+}
+
+// Event is one line of a verification's history.
+type Event struct {
+	At        time.Time `json:"at"`
+	Type      string    `json:"type"`
+	Channel   string    `json:"channel,omitempty"`
+	Connector string    `json:"connector,omitempty"`
+	MessageID string    `json:"message_id,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+}
+
+// Deadline is a timer of a record: at At the engine is called with Kind.
+type Deadline struct {
+	At   time.Time `json:"at"`
+	Kind string    `json:"kind"`
+}
+
+// encoding version byte, first byte of every stored record value.
+const recordV1 = 1
+
+func encodeRecord(r *Record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("encode record %s: %w", r.ID, err)
+	}
+	out := make([]byte, 0, len(b)+1)
+	out = append(out, recordV1)
+	return append(out, b...), nil
+}
+
+func decodeRecord(b []byte) (*Record, error) {
+	if len(b) == 0 || b[0] != recordV1 {
+		return nil, fmt.Errorf("record value has unknown encoding version")
+	}
+	r := new(Record)
+	if err := json.Unmarshal(b[1:], r); err != nil {
+		return nil, fmt.Errorf("decode record: %w", err)
+	}
+	return r, nil
+}

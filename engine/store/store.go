@@ -1,0 +1,476 @@
+// Package store owns Otpgate's durable state: verification records on one
+// Pebble instance, their secondary indexes (pending (tenant, number), connector
+// message id, deadlines), logical shards that serialize every
+// read-modify-write of one record, and recovery after a crash (Pebble's WAL).
+//
+// One Pebble instance, not one per shard: on one disk, separate instances stop
+// sharing fsyncs and lose most of their throughput, while one instance's
+// group commit batches concurrent synced commits into few fsyncs.
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// SyncMode says when a commit is durable.
+type SyncMode string
+
+const (
+	// SyncAlways: a commit returns after its WAL write is fsynced. Pebble
+	// groups concurrent commits into one fsync. A crash loses nothing that
+	// was acknowledged. The default.
+	SyncAlways SyncMode = "always"
+	// SyncBatch: a commit returns at once; the WAL is fsynced every
+	// Options.SyncInterval. A crash of the machine (not of the process)
+	// loses at most that interval of acknowledged writes.
+	SyncBatch SyncMode = "batch"
+	// SyncNone: never fsynced by Otpgate; the OS writes back when it will.
+	// For benchmarks and throw-away sandboxes.
+	SyncNone SyncMode = "none"
+)
+
+// Options configure Open. Zero values take the documented defaults.
+type Options struct {
+	Dir string // data directory; required
+	// Sync: see SyncMode. Default SyncAlways.
+	Sync SyncMode
+	// SyncInterval: WAL fsync period under SyncBatch. Default 10ms.
+	SyncInterval time.Duration
+	// Shards: number of logical shards (locks) for read-modify-write.
+	// More shards, less contention between unrelated records; each costs
+	// one mutex. Default 256.
+	Shards int
+	// CacheBytes: Pebble block cache. Larger keeps more records in memory
+	// for checks and receipts; it counts against resident memory. Default 32 MiB.
+	CacheBytes int64
+	// MemTableBytes: Pebble memtable size. Larger absorbs bursts and
+	// costs memory (up to two memtables live). Default 16 MiB.
+	MemTableBytes uint64
+	Logger        *slog.Logger
+}
+
+// Errors callers test for.
+var (
+	ErrNotFound = errors.New("verification not found")
+	// ErrNoChange, returned by an Update function, abandons the update
+	// without writing.
+	ErrNoChange = errors.New("no change")
+	ErrClosed   = errors.New("store closed")
+)
+
+// PendingExistsError is returned by Insert when the (tenant, number) pair
+// already has a pending verification.
+type PendingExistsError struct{ ID string }
+
+func (e *PendingExistsError) Error() string {
+	return "a verification for this number is already pending: " + e.ID
+}
+
+// Store is the sharded verification store. Safe for concurrent use.
+type Store struct {
+	db      *pebble.DB
+	cache   interface{ Unref() }
+	opts    Options
+	wo      *pebble.WriteOptions
+	shards  []sync.Mutex // by record id
+	pairs   []sync.Mutex // by (tenant, number): guards the pending index
+	log     *slog.Logger
+	stop    chan struct{}
+	done    chan struct{}
+	closeMu sync.RWMutex
+	closed  bool
+}
+
+var (
+	commitDuration = metrics.NewPrometheusHistogram(`otpgate_store_commit_duration_seconds`)
+	commitsTotal   = metrics.NewCounter(`otpgate_store_commits_total`)
+	commitErrors   = metrics.NewCounter(`otpgate_store_commit_errors_total`)
+)
+
+// Open opens (or creates) the store in opts.Dir and replays its WAL.
+func Open(opts Options) (*Store, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("store: no data directory given")
+	}
+	if opts.Sync == "" {
+		opts.Sync = SyncAlways
+	}
+	switch opts.Sync {
+	case SyncAlways, SyncBatch, SyncNone:
+	default:
+		return nil, fmt.Errorf("store.sync: %q is not one of always, batch, none", opts.Sync)
+	}
+	if opts.SyncInterval <= 0 {
+		opts.SyncInterval = 10 * time.Millisecond
+	}
+	if opts.Shards <= 0 {
+		opts.Shards = 256
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = 32 << 20
+	}
+	if opts.MemTableBytes == 0 {
+		opts.MemTableBytes = 16 << 20
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	cache := pebble.NewCache(opts.CacheBytes)
+	po := &pebble.Options{
+		Cache:        cache,
+		MemTableSize: opts.MemTableBytes,
+		Logger:       pebbleLogger{opts.Logger},
+	}
+	db, err := pebble.Open(opts.Dir, po)
+	if err != nil {
+		cache.Unref()
+		return nil, fmt.Errorf("store: open %s: %w", opts.Dir, err)
+	}
+	s := &Store{
+		db: db, cache: cache, opts: opts,
+		wo:     pebble.NoSync,
+		shards: make([]sync.Mutex, opts.Shards),
+		pairs:  make([]sync.Mutex, opts.Shards),
+		log:    opts.Logger,
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if opts.Sync == SyncAlways {
+		s.wo = pebble.Sync
+	}
+	go s.syncLoop()
+	return s, nil
+}
+
+// syncLoop fsyncs the WAL periodically under SyncBatch.
+func (s *Store) syncLoop() {
+	defer close(s.done)
+	if s.opts.Sync != SyncBatch {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(s.opts.SyncInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if err := s.db.LogData(nil, pebble.Sync); err != nil {
+				s.log.Error("store: periodic WAL sync failed", "err", err)
+			}
+		}
+	}
+}
+
+// Close flushes and closes Pebble. Calls after Close return ErrClosed.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	if s.closed {
+		s.closeMu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.closeMu.Unlock()
+	close(s.stop)
+	<-s.done
+	err := s.db.LogData(nil, pebble.Sync)
+	if cerr := s.db.Close(); err == nil {
+		err = cerr
+	}
+	s.cache.Unref()
+	return err
+}
+
+func (s *Store) enter() error {
+	s.closeMu.RLock()
+	if s.closed {
+		s.closeMu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (s *Store) leave() { s.closeMu.RUnlock() }
+
+func hashIndex(n int, parts ...string) int {
+	h := fnv.New32a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return int(h.Sum32() % uint32(n))
+}
+
+func (s *Store) shard(id string) *sync.Mutex { return &s.shards[hashIndex(len(s.shards), id)] }
+
+func (s *Store) pair(tenant, number string) *sync.Mutex {
+	return &s.pairs[hashIndex(len(s.pairs), tenant, number)]
+}
+
+func (s *Store) commit(b *pebble.Batch) error {
+	start := time.Now()
+	err := b.Commit(s.wo)
+	commitDuration.UpdateDuration(start)
+	commitsTotal.Inc()
+	if err != nil {
+		commitErrors.Inc()
+		return fmt.Errorf("store: commit: %w", err)
+	}
+	return nil
+}
+
+// Insert stores a new record with its indexes in one durable commit. When
+// rec is pending and its (tenant, number) already has a pending record,
+// nothing is written and the error is a *PendingExistsError naming it.
+func (s *Store) Insert(rec *Record) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	if rec.Pending() {
+		mu := s.pair(rec.Tenant, rec.Number)
+		mu.Lock()
+		defer mu.Unlock()
+		id, ok, err := s.get(pendingKey(rec.Tenant, rec.Number))
+		if err != nil {
+			return err
+		}
+		if ok {
+			return &PendingExistsError{ID: string(id)}
+		}
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := writeRecord(b, nil, rec); err != nil {
+		return err
+	}
+	return s.commit(b)
+}
+
+// writeRecord adds to b the record and every index change from old to rec
+// (old nil for a new record). This is the one place indexes are derived, so
+// the invariant "index keys are exactly what the record implies" holds for
+// every commit.
+func writeRecord(b *pebble.Batch, old, rec *Record) error {
+	v, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	_ = b.Set(recordKey(rec.ID), v, nil)
+	// pending index
+	wasPending := old != nil && old.Pending()
+	switch {
+	case rec.Pending() && !wasPending:
+		_ = b.Set(pendingKey(rec.Tenant, rec.Number), []byte(rec.ID), nil)
+	case !rec.Pending() && wasPending:
+		_ = b.Delete(pendingKey(old.Tenant, old.Number), nil)
+	}
+	// message index: add new ids (ids are never removed while the record lives)
+	for _, m := range rec.Messages {
+		if m.MessageID == "" || (old != nil && hasMessage(old, m.Connector, m.MessageID)) {
+			continue
+		}
+		_ = b.Set(messageKey(m.Connector, m.MessageID), []byte(rec.ID), nil)
+	}
+	// deadline index: exactly one key per entry of rec.Deadlines
+	if old != nil {
+		for _, d := range old.Deadlines {
+			if !slices.ContainsFunc(rec.Deadlines, func(n Deadline) bool { return n.Kind == d.Kind && n.At.Equal(d.At) }) {
+				_ = b.Delete(deadlineKey(d.At, old.ID, d.Kind), nil)
+			}
+		}
+	}
+	for _, d := range rec.Deadlines {
+		if old == nil || !slices.ContainsFunc(old.Deadlines, func(o Deadline) bool { return o.Kind == d.Kind && o.At.Equal(d.At) }) {
+			_ = b.Set(deadlineKey(d.At, rec.ID, d.Kind), nil, nil)
+		}
+	}
+	return nil
+}
+
+func hasMessage(r *Record, connector, id string) bool {
+	for _, m := range r.Messages {
+		if m.Connector == connector && m.MessageID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) get(key []byte) ([]byte, bool, error) {
+	v, closer, err := s.db.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("store: get: %w", err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, true, nil
+}
+
+// Get returns a copy of the record, or ErrNotFound.
+func (s *Store) Get(id string) (*Record, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	return s.load(id)
+}
+
+func (s *Store) load(id string) (*Record, error) {
+	v, ok, err := s.get(recordKey(id))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, fmt.Errorf("store: record %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Update runs fn on the current record under its shard's lock and commits
+// the result with its index changes in one batch. fn may return ErrNoChange
+// to write nothing (Update then returns the unchanged record and nil), or
+// any other error to abort (returned as is). fn must not call the store.
+//
+// Invariant: every read-modify-write of a record goes through Update, so two
+// checks of one verification never interleave and attempts cannot be raced.
+func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
+	if err := s.enter(); err != nil {
+		return nil, err
+	}
+	defer s.leave()
+	mu := s.shard(id)
+	mu.Lock()
+	defer mu.Unlock()
+	old, err := s.load(id)
+	if err != nil {
+		return nil, err
+	}
+	rec, err := s.load(id) // a second decode is cheaper than a deep copy by hand and always complete
+	if err != nil {
+		return nil, err
+	}
+	if err := fn(rec); err != nil {
+		if errors.Is(err, ErrNoChange) {
+			return old, nil
+		}
+		return nil, err
+	}
+	if rec.ID != old.ID || rec.Tenant != old.Tenant || rec.Number != old.Number {
+		return nil, fmt.Errorf("store: update of %s changed its identity", id)
+	}
+	if rec.Pending() != old.Pending() {
+		// the pending index changes: take the pair lock so Insert sees a
+		// consistent answer.
+		pm := s.pair(rec.Tenant, rec.Number)
+		pm.Lock()
+		defer pm.Unlock()
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := writeRecord(b, old, rec); err != nil {
+		return nil, err
+	}
+	if err := s.commit(b); err != nil {
+		return nil, err
+	}
+	return rec, nil
+}
+
+// PendingID returns the id of the pending verification of (tenant, number).
+func (s *Store) PendingID(tenant, number string) (string, bool, error) {
+	if err := s.enter(); err != nil {
+		return "", false, err
+	}
+	defer s.leave()
+	v, ok, err := s.get(pendingKey(tenant, number))
+	return string(v), ok, err
+}
+
+// MessageOwner returns the id of the verification that sent connector's
+// message msgID.
+func (s *Store) MessageOwner(connector, msgID string) (string, bool, error) {
+	if err := s.enter(); err != nil {
+		return "", false, err
+	}
+	defer s.leave()
+	v, ok, err := s.get(messageKey(connector, msgID))
+	return string(v), ok, err
+}
+
+// Due is one deadline that has come.
+type Due struct {
+	ID   string
+	Kind string
+	At   time.Time
+}
+
+// Due returns up to limit deadlines at or before now, oldest first, and the
+// time of the next deadline after them (zero when there is none). It walks
+// the deadline index from its front: the cost is the number of due entries,
+// not the number of stored records.
+func (s *Store) Due(now time.Time, limit int) (due []Due, next time.Time, err error) {
+	if err := s.enter(); err != nil {
+		return nil, time.Time{}, err
+	}
+	defer s.leave()
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: []byte(pfxDeadline), UpperBound: prefixEnd(pfxDeadline)})
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("store: deadline iterator: %w", err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		at, id, kind, good := parseDeadlineKey(it.Key())
+		if !good {
+			s.log.Error("store: malformed deadline key; deleting it", "key", fmt.Sprintf("%q", it.Key()))
+			_ = s.db.Delete(bytes.Clone(it.Key()), pebble.NoSync)
+			continue
+		}
+		if at.After(now) || len(due) >= limit {
+			return due, at, it.Error()
+		}
+		due = append(due, Due{ID: id, Kind: kind, At: at})
+	}
+	return due, time.Time{}, it.Error()
+}
+
+// DropDeadline removes one deadline key whose record is gone. (A record's
+// own deadlines are removed by Update.)
+func (s *Store) DropDeadline(d Due) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	return s.db.Delete(deadlineKey(d.At, d.ID, d.Kind), s.wo)
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(format string, args ...any) {
+	p.l.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Errorf(format string, args ...any) {
+	p.l.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+func (p pebbleLogger) Fatalf(format string, args ...any) {
+	p.l.Error("pebble: fatal: " + fmt.Sprintf(format, args...))
+	panic(fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,231 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func openT(t testing.TB, dir string) *Store {
+	t.Helper()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func rec(id, number string, at time.Time) *Record {
+	return &Record{ID: id, Tenant: "t", Number: number, Status: "pending", MaxAttempts: 3,
+		CreatedAt: at, ExpiresAt: at.Add(time.Minute),
+		Deadlines: []Deadline{{At: at.Add(time.Minute), Kind: "expire"}}}
+}
+
+func TestInsertPendingUnique(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	now := time.Now()
+	if err := s.Insert(rec("a", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
+	var pe *PendingExistsError
+	if err := s.Insert(rec("b", "+391", now)); !errors.As(err, &pe) || pe.ID != "a" {
+		t.Fatalf("second pending insert: %v", err)
+	}
+	if _, err := s.Get("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused insert left a record: %v", err)
+	}
+	// once a leaves pending, b may be inserted
+	if _, err := s.Update("a", func(r *Record) error { r.Status = "verified"; r.Deadlines = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := s.PendingID("t", "+391"); ok {
+		t.Fatalf("pending index still names %s", id)
+	}
+	if err := s.Insert(rec("b", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
+	if id, _, _ := s.PendingID("t", "+391"); id != "b" {
+		t.Fatalf("pending index = %q, want b", id)
+	}
+}
+
+func TestDeadlineIndexFollowsRecord(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	base := time.Unix(1_700_000_000, 0)
+	for i := 0; i < 5; i++ {
+		r := rec(fmt.Sprintf("r%d", i), fmt.Sprintf("+39%d", i), base.Add(time.Duration(4-i)*time.Second))
+		if err := s.Insert(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	due, next, err := s.Due(base.Add(time.Minute+2*time.Second), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(due) != 3 || due[0].ID != "r4" || due[2].ID != "r2" {
+		t.Fatalf("due = %+v", due)
+	}
+	if want := base.Add(time.Minute + 3*time.Second); !next.Equal(want) {
+		t.Fatalf("next = %v, want %v", next, want)
+	}
+	// moving a deadline moves its key; clearing it removes the key
+	if _, err := s.Update("r4", func(r *Record) error {
+		r.Deadlines = []Deadline{{At: base.Add(time.Hour), Kind: "expire"}}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("r3", func(r *Record) error { r.Deadlines = nil; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	due, _, _ = s.Due(base.Add(time.Minute+2*time.Second), 100)
+	if len(due) != 1 || due[0].ID != "r2" {
+		t.Fatalf("after update due = %+v", due)
+	}
+	due, _, _ = s.Due(base.Add(2*time.Hour), 2)
+	if len(due) != 2 {
+		t.Fatalf("limit not kept: %d", len(due))
+	}
+}
+
+func TestMessageIndex(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	if err := s.Insert(rec("a", "+391", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("a", func(r *Record) error {
+		r.Messages = append(r.Messages, Message{Connector: "smsc1", MessageID: "abc", State: "submitted"})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := s.MessageOwner("smsc1", "abc"); !ok || id != "a" {
+		t.Fatalf("MessageOwner = %q %v", id, ok)
+	}
+	if _, ok, _ := s.MessageOwner("smsc2", "abc"); ok {
+		t.Fatal("message ids are per connector")
+	}
+}
+
+func TestUpdateNoChangeAndAbort(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	if err := s.Insert(rec("a", "+391", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("boom")
+	if _, err := s.Update("a", func(r *Record) error { r.Attempts = 9; return boom }); !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("a", func(r *Record) error { r.Attempts = 9; return ErrNoChange }); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := s.Get("a")
+	if r.Attempts != 0 {
+		t.Fatalf("aborted update was written: attempts=%d", r.Attempts)
+	}
+	if _, err := s.Update("nope", func(*Record) error { return nil }); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("update of unknown id: %v", err)
+	}
+}
+
+// TestConcurrentUpdatesSerialized: many goroutines increment one record's
+// attempts up to a cap; the cap must hold exactly (run with -race).
+func TestConcurrentUpdatesSerialized(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	if err := s.Insert(rec("a", "+391", time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := s.Update("a", func(r *Record) error {
+				if r.Attempts >= r.MaxAttempts {
+					return ErrNoChange
+				}
+				r.Attempts++
+				mu.Lock()
+				won++
+				mu.Unlock()
+				return nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	r, _ := s.Get("a")
+	if r.Attempts != 3 || won != 3 {
+		t.Fatalf("attempts=%d won=%d, want 3 and 3", r.Attempts, won)
+	}
+}
+
+func TestReopenRecovers(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	now := time.Now().Truncate(time.Millisecond)
+	for i := 0; i < 100; i++ {
+		if err := s.Insert(rec(fmt.Sprintf("r%03d", i), fmt.Sprintf("+39%d", i), now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Insert(rec("late", "+1", now)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("insert after close: %v", err)
+	}
+	s = openT(t, dir)
+	defer s.Close()
+	for i := 0; i < 100; i++ {
+		r, err := s.Get(fmt.Sprintf("r%03d", i))
+		if err != nil || !r.ExpiresAt.Equal(now.Add(time.Minute)) {
+			t.Fatalf("record %d after reopen: %+v %v", i, r, err)
+		}
+	}
+	due, _, _ := s.Due(now.Add(2*time.Minute), 1000)
+	if len(due) != 100 {
+		t.Fatalf("deadlines after reopen: %d", len(due))
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	if _, err := Open(Options{}); err == nil {
+		t.Fatal("no dir accepted")
+	}
+	if _, err := Open(Options{Dir: t.TempDir(), Sync: "sometimes"}); err == nil {
+		t.Fatal("bad sync mode accepted")
+	}
+}
+
+func BenchmarkInsertSyncAlways(b *testing.B) {
+	s := openT(b, b.TempDir())
+	defer s.Close()
+	now := time.Now()
+	b.ReportAllocs()
+	b.SetParallelism(32)
+	var n int64
+	var mu sync.Mutex
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			mu.Lock()
+			n++
+			i := n
+			mu.Unlock()
+			if err := s.Insert(rec(fmt.Sprintf("r%d", i), fmt.Sprintf("+39%d", i), now)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
