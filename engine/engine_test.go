@@ -1,0 +1,385 @@
+package engine
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/router"
+)
+
+// fakeSMSC records messages; it is the Sender of the tests.
+type fakeSMSC struct {
+	mu   sync.Mutex
+	msgs []Outbound
+	fail error
+	n    int
+}
+
+type permErr struct{}
+
+func (permErr) Error() string   { return "destination refused" }
+func (permErr) Permanent() bool { return true }
+
+func (f *fakeSMSC) Send(ctx context.Context, m Outbound) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		return "", f.fail
+	}
+	f.n++
+	f.msgs = append(f.msgs, m)
+	return fmt.Sprintf("m%d", f.n), nil
+}
+
+type harness struct {
+	t      *testing.T
+	e      *Engine
+	st     *store.Store
+	smsc   *fakeSMSC
+	now    time.Time
+	tenant *Tenant
+	first  string // id of the first verification of the case
+	last   string
+	code   string // the code of the last verification, read from the last SMS
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, smsc: &fakeSMSC{}, now: time.Unix(1_800_000_000, 0)}
+	st, err := store.Open(store.Options{Dir: t.TempDir(), Sync: store.SyncNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	h.st = st
+	rt, _ := router.New(nil, "smsc", nil)
+	h.tenant = &Tenant{ID: "acme", Template: "plain", Templates: Templates{"plain": {"en": "CODE {code} END"}}}
+	e, err := New(Config{
+		ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,
+		Senders: map[string]Sender{"smsc": h.smsc},
+		Tenants: map[string]*Tenant{"acme": h.tenant, "other": {ID: "other"}},
+		Now:     func() time.Time { return h.now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.e = e
+	return h
+}
+
+// drain runs queued sends synchronously.
+func (h *harness) drain() {
+	for {
+		select {
+		case id := <-h.e.queue:
+			h.e.dispatch(context.Background(), id)
+		default:
+			return
+		}
+	}
+}
+
+func (h *harness) lastCode() string {
+	h.smsc.mu.Lock()
+	defer h.smsc.mu.Unlock()
+	if len(h.smsc.msgs) == 0 {
+		h.t.Fatal("no SMS sent")
+	}
+	text := h.smsc.msgs[len(h.smsc.msgs)-1].Text
+	code, ok := strings.CutPrefix(text, "CODE ")
+	if !ok {
+		return text // a template of the case's own
+	}
+	return strings.TrimSuffix(code, " END")
+}
+
+func TestLifecycleData(t *testing.T) {
+	f, err := os.Open("testdata/lifecycle.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	var h *harness
+	name := ""
+	cases := 0
+	for line := 1; sc.Scan(); line++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		cmd, want, _ := strings.Cut(text, " -> ")
+		fields := strings.Fields(cmd)
+		at := fmt.Sprintf("line %d (%s)", line, name)
+		if fields[0] == "case" {
+			name = fields[1]
+			h = newHarness(t)
+			cases++
+			continue
+		}
+		h.step(at, fields, strings.TrimSpace(want))
+	}
+	if cases < 10 {
+		t.Fatalf("only %d cases read", cases)
+	}
+}
+
+func kv(fields []string) map[string]string {
+	m := map[string]string{}
+	for _, f := range fields {
+		k, v, _ := strings.Cut(f, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func (h *harness) step(at string, fields []string, want string) {
+	t := h.t
+	ctx := context.Background()
+	args := kv(fields[1:])
+	switch fields[0] {
+	case "tenant":
+		h.tenant.PendingPolicy = args["policy"]
+	case "create":
+		req := CreateRequest{Tenant: "acme", Number: "+393471234567"}
+		for k, v := range args {
+			switch k {
+			case "number":
+				req.Number = v
+			case "country":
+				req.Country = v
+			case "max_attempts":
+				req.MaxAttempts, _ = strconv.Atoi(v)
+			case "code_length":
+				req.CodeLength, _ = strconv.Atoi(v)
+			case "code_type":
+				req.CodeType = v
+			case "ttl":
+				n, _ := strconv.Atoi(v)
+				req.TTL = time.Duration(n) * time.Second
+			case "channel":
+				req.Channel = v
+			case "workflow":
+				req.Workflow = strings.Split(v, ",")
+			case "template":
+				req.Template = strings.ReplaceAll(v, "_", " ")
+			case "sender_id":
+				req.SenderID = v
+			default:
+				t.Fatalf("%s: unknown create field %s", at, k)
+			}
+		}
+		v, reused, err := h.e.Create(ctx, req)
+		got := "ok"
+		switch {
+		case err != nil:
+			var fe *FieldError
+			var ce *ConcurrentError
+			switch {
+			case errors.As(err, &fe):
+				got = "error " + fe.Code + " " + fe.Field
+			case errors.As(err, &ce):
+				got = "error concurrent_verification"
+			default:
+				got = "error " + err.Error()
+			}
+		case reused:
+			got = "reused"
+		}
+		if want == "" {
+			want = "ok"
+		}
+		if strings.TrimSpace(got) != want {
+			t.Fatalf("%s: create = %q, want %q", at, got, want)
+		}
+		if err == nil && !reused {
+			if h.first == "" {
+				h.first = v.ID
+			}
+			h.last = v.ID
+		}
+	case "send":
+		switch {
+		case len(fields) > 1 && fields[1] == "fail":
+			h.smsc.fail = errors.New("link down")
+		case len(fields) > 1 && fields[1] == "permanent":
+			h.smsc.fail = permErr{}
+		default:
+			h.smsc.fail = nil
+		}
+		h.drain()
+	case "sent":
+		n, _ := strconv.Atoi(fields[1])
+		if h.smsc.n != n {
+			t.Fatalf("%s: sent %d, want %d", at, h.smsc.n, n)
+		}
+	case "receipt":
+		r, _ := h.st.Get(h.last)
+		m := r.Messages[len(r.Messages)-1]
+		h.e.HandleReceipt(Receipt{Connector: m.Connector, MessageID: m.MessageID, Delivered: fields[1] == "delivered", Final: true, State: strings.ToUpper(fields[1])})
+	case "check":
+		code := fields[1]
+		switch code {
+		case "right":
+			code = h.lastCode()
+		case "right-lower-spaced":
+			c := strings.ToLower(h.lastCode())
+			code = c[:3] + " " + c[3:]
+		case "wrong":
+			code = "ZZZZZZZZZZZZ"
+		}
+		res, err := h.e.Check(ctx, "acme", h.last, code)
+		if err != nil {
+			t.Fatalf("%s: check: %v", at, err)
+		}
+		for k, v := range kv(strings.Fields(want)) {
+			var got string
+			switch k {
+			case "verified":
+				got = strconv.FormatBool(res.Verified)
+			case "status":
+				got = res.Status
+			case "left":
+				got = strconv.Itoa(res.AttemptsLeft)
+			case "reason":
+				got = res.Reason
+			}
+			if got != v {
+				t.Fatalf("%s: check %s = %s, want %s (%+v)", at, k, got, v, res)
+			}
+		}
+	case "advance":
+		d, err := time.ParseDuration(fields[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.now = h.now.Add(d)
+	case "tick":
+		h.e.RunDue(ctx, 1000)
+	case "cancel":
+		_, err := h.e.Cancel(ctx, "acme", h.last)
+		got := "ok"
+		if errors.Is(err, ErrNotPending) {
+			got = "not_pending"
+		} else if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Fatalf("%s: cancel = %s, want %s", at, got, want)
+		}
+	case "status", "first-status":
+		id := h.last
+		if fields[0] == "first-status" {
+			id = h.first
+		}
+		r, err := h.st.Get(id)
+		if err != nil || r.Status != fields[1] {
+			t.Fatalf("%s: status = %v %v, want %s", at, r.Status, err, fields[1])
+		}
+		if r.Status != StatusPending && (r.CodeSealed != nil || len(r.Deadlines) != 0) {
+			t.Fatalf("%s: ended record keeps a sealed code or timers", at)
+		}
+	case "events":
+		r, _ := h.st.Get(h.last)
+		var types []string
+		for _, e := range r.Events {
+			types = append(types, e.Type)
+		}
+		if got := strings.Join(types, ","); got != fields[1] {
+			t.Fatalf("%s: events = %s, want %s", at, got, fields[1])
+		}
+	default:
+		t.Fatalf("%s: unknown step %q", at, fields[0])
+	}
+}
+
+// TestOtherTenantSeesNothing: a tenant never sees or checks another's.
+func TestOtherTenantSeesNothing(t *testing.T) {
+	h := newHarness(t)
+	v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	ctx := context.Background()
+	if _, err := h.e.Get(ctx, "other", v.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get by other tenant: %v", err)
+	}
+	if _, err := h.e.Check(ctx, "other", v.ID, h.lastCode()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("check by other tenant: %v", err)
+	}
+	if _, err := h.e.Cancel(ctx, "other", v.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("cancel by other tenant: %v", err)
+	}
+	if res, _ := h.e.Check(ctx, "acme", v.ID, h.lastCode()); !res.Verified {
+		t.Fatal("the other tenant's attempts touched the record")
+	}
+}
+
+// TestNoCodeInRecord: the stored record never holds the code in clear.
+func TestNoCodeInRecord(t *testing.T) {
+	h := newHarness(t)
+	v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", CodeLength: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.drain()
+	code := h.lastCode()
+	r, _ := h.st.Get(v.ID)
+	raw, _ := encodeForTest(r)
+	if bytes.Contains(raw, []byte(code)) {
+		t.Fatal("stored record contains the code")
+	}
+}
+
+// TestReceiptBeforeSubmitRecorded: a receipt that overtakes the record of
+// its submit is applied once the submit is recorded.
+func TestReceiptBeforeSubmitRecorded(t *testing.T) {
+	h := newHarness(t)
+	v, _, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
+	h.e.HandleReceipt(Receipt{Connector: "smsc", MessageID: "m1", Delivered: true, Final: true, State: "DELIVRD"})
+	h.drain()
+	r, _ := h.st.Get(v.ID)
+	if r.Messages[0].State != MsgDelivered {
+		t.Fatalf("message state %s, want delivered", r.Messages[0].State)
+	}
+}
+
+// TestConcurrentChecksNeverExceedMaxAttempts races many wrong checks.
+func TestConcurrentChecksNeverExceedMaxAttempts(t *testing.T) {
+	h := newHarness(t)
+	v, _, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", MaxAttempts: 3})
+	h.drain()
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wrong := 0
+	for i := 0; i < 40; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := h.e.Check(context.Background(), "acme", v.ID, "000000x")
+			if err != nil {
+				t.Error(err)
+			}
+			if res.Reason == "wrong_code" || (res.Reason == "max_attempts" && res.Status == StatusFailed && res.AttemptsLeft == 0) {
+				mu.Lock()
+				wrong++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	r, _ := h.st.Get(v.ID)
+	if r.Attempts != 3 || r.Status != StatusFailed {
+		t.Fatalf("attempts=%d status=%s after 40 concurrent wrong checks; want 3, failed", r.Attempts, r.Status)
+	}
+}

@@ -1,0 +1,146 @@
+package engine
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/otpgate/otpgate/engine/store"
+)
+
+// Receipt is a delivery report from a connector.
+type Receipt struct {
+	Connector string
+	MessageID string
+	Delivered bool
+	Final     bool   // a final state; intermediate ones (ENROUTE, ACCEPTD) are only logged as events
+	State     string // the connector's own word: DELIVRD, UNDELIV, REJECTD…
+	Err       string
+	At        time.Time // when the far end says it happened (zero: when received)
+}
+
+// HandleReceipt records r on its verification. A receipt may overtake the
+// record of its own submit (the SMSC answers the submit and sends the
+// receipt at once); such a receipt waits in memory for a short time and is
+// applied as soon as the submit is recorded.
+func (e *Engine) HandleReceipt(r Receipt) {
+	if r.At.IsZero() {
+		r.At = e.now()
+	}
+	id, ok, err := e.st.MessageOwner(r.Connector, r.MessageID)
+	if err != nil {
+		e.log.Error("receipt: index lookup failed", "connector", r.Connector, "message_id", r.MessageID, "err", err)
+		return
+	}
+	if !ok {
+		e.early.put(r, e.now())
+		// The submit may have been recorded between the lookup and the put.
+		if id, ok, _ = e.st.MessageOwner(r.Connector, r.MessageID); !ok {
+			return
+		}
+		if _, mine := e.early.take(r.Connector, r.MessageID); !mine {
+			return // the submit path took it
+		}
+	}
+	e.applyReceipt(id, r)
+}
+
+func (e *Engine) applyReceipt(id string, rc Receipt) {
+	now := e.now()
+	state := MsgUndelivered
+	if rc.Delivered {
+		state = MsgDelivered
+	}
+	var latency time.Duration
+	_, err := e.st.Update(id, func(r *store.Record) error {
+		for i := range r.Messages {
+			m := &r.Messages[i]
+			if m.Connector != rc.Connector || m.MessageID != rc.MessageID {
+				continue
+			}
+			detail := "stat " + rc.State
+			if rc.Err != "" {
+				detail += " err " + rc.Err
+			}
+			r.UpdatedAt = now
+			if !rc.Final {
+				r.Events = append(r.Events, store.Event{At: rc.At, Type: "receipt", Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, Detail: detail})
+				return nil
+			}
+			if m.State == MsgDelivered || m.State == MsgUndelivered {
+				return store.ErrNoChange // a repeated receipt
+			}
+			m.State, m.DoneAt = state, rc.At
+			latency = rc.At.Sub(m.SubmittedAt)
+			r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, Detail: detail})
+			return nil
+		}
+		return fmt.Errorf("receipt %s/%s: no such message on %s", rc.Connector, rc.MessageID, id)
+	})
+	if err != nil {
+		e.log.Error("receipt: not recorded", "id", id, "connector", rc.Connector, "message_id", rc.MessageID, "err", err)
+		return
+	}
+	if rc.Final {
+		observeReceipt(rc.Connector, state, latency)
+	}
+}
+
+// earlyReceipts holds receipts whose message is not yet recorded, bounded in
+// number and age.
+type earlyReceipts struct {
+	mu    sync.Mutex
+	m     map[[2]string]earlyReceipt
+	limit int
+	ttl   time.Duration
+}
+
+type earlyReceipt struct {
+	r  Receipt
+	at time.Time
+}
+
+func newEarlyReceipts(limit int, ttl time.Duration) *earlyReceipts {
+	return &earlyReceipts{m: make(map[[2]string]earlyReceipt), limit: limit, ttl: ttl}
+}
+
+func (q *earlyReceipts) put(r Receipt, now time.Time) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.m) >= q.limit {
+		for k, v := range q.m {
+			if now.Sub(v.at) > q.ttl {
+				delete(q.m, k)
+			}
+		}
+		if len(q.m) >= q.limit {
+			return
+		}
+	}
+	q.m[[2]string{r.Connector, r.MessageID}] = earlyReceipt{r, now}
+}
+
+func (q *earlyReceipts) take(connector, msgID string) (Receipt, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	k := [2]string{connector, msgID}
+	v, ok := q.m[k]
+	if ok {
+		delete(q.m, k)
+	}
+	return v.r, ok
+}
+
+// prune drops receipts older than the ttl: their message was never recorded
+// here (a receipt for another gateway's message, or one we lost).
+func (q *earlyReceipts) prune(now time.Time) (dropped int) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for k, v := range q.m {
+		if now.Sub(v.at) > q.ttl {
+			delete(q.m, k)
+			dropped++
+		}
+	}
+	return dropped
+}

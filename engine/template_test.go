@@ -1,0 +1,55 @@
+package engine
+
+import (
+	"context"
+	"strings"
+	"testing"
+)
+
+func TestPickTemplate(t *testing.T) {
+	conf := Templates{"default": {"it": "CONF-IT {code}", "pt-br": "CONF-PTBR {code}"}, "promo": {"fr": "PROMO-FR {code}"}}
+	for _, c := range []struct{ name, locale, want string }{
+		{"default", "it", "CONF-IT"},
+		{"default", "it-IT", "CONF-IT"},
+		{"default", "pt_BR", "CONF-PTBR"},
+		{"default", "de", "Ihr"},    // built-in German
+		{"default", "xx", "Your"},   // built-in English fallback
+		{"promo", "en", "PROMO-FR"}, // only locale of a named template
+	} {
+		got, ok := pick([]Templates{conf, BuiltinTemplates}, c.name, c.locale)
+		if !ok || !strings.HasPrefix(got, c.want) {
+			t.Errorf("pick(%s,%s) = %q, want prefix %q", c.name, c.locale, got, c.want)
+		}
+	}
+	if _, ok := pick([]Templates{conf}, "nope", "en"); ok {
+		t.Error("unknown template name found")
+	}
+}
+
+func TestTemplateValidate(t *testing.T) {
+	for text, ok := range map[string]bool{
+		"{code}": true, "{brand}: {code} ({minutes} min)": true,
+		"no code": false, "{code} {name}": false, "{code} {": false,
+	} {
+		err := Templates{"x": {"en": text}}.Validate("templates")
+		if (err == nil) != ok {
+			t.Errorf("Validate(%q) = %v, want ok=%v", text, err, ok)
+		}
+	}
+}
+
+// TestLocaleFromCountry: an Italian number without a locale gets Italian.
+func TestLocaleFromCountry(t *testing.T) {
+	h := newHarness(t)
+	h.tenant.Template = ""
+	for num, want := range map[string]string{"+393471234567": "Il tuo codice", "+4915123456789": "Ihr acme", "+14155552671": "Your acme"} {
+		if _, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
+			t.Fatal(err)
+		}
+		h.drain()
+		got := h.smsc.msgs[len(h.smsc.msgs)-1].Text
+		if !strings.HasPrefix(got, want) || !strings.Contains(got, "10 min") {
+			t.Errorf("%s: text %q, want prefix %q and the validity", num, got, want)
+		}
+	}
+}
