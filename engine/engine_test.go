@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
@@ -68,6 +69,7 @@ func newHarness(t *testing.T) *harness {
 		Senders: map[string]Sender{"smsc": h.smsc},
 		Tenants: map[string]*Tenant{"acme": h.tenant, "other": {ID: "other"}},
 		Now:     func() time.Time { return h.now },
+		Logger:  slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)

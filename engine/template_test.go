@@ -48,7 +48,7 @@ func TestLocaleFromCountry(t *testing.T) {
 		}
 		h.drain()
 		got := h.smsc.msgs[len(h.smsc.msgs)-1].Text
-		if !strings.HasPrefix(got, want) || !strings.Contains(got, "10 min") {
+		if !strings.HasPrefix(got, want) || !strings.Contains(strings.ToLower(got), "10 min") {
 			t.Errorf("%s: text %q, want prefix %q and the validity", num, got, want)
 		}
 	}
