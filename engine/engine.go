@@ -254,6 +254,10 @@ type CreateRequest struct {
 	MaxAttempts int
 	Template    string
 	CallbackURL string
+	// NextEventWait: time without a successful check before the next
+	// workflow step starts (10s..1h; default 5m). Stored now; used once a
+	// workflow has more than one step.
+	NextEventWait time.Duration
 }
 
 func (e *Engine) tenant(id string) (*Tenant, error) {
@@ -329,6 +333,12 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 	if ttl < 30*time.Second || ttl > 24*time.Hour {
 		return nil, false, fieldErr("ttl", "%d seconds is outside 30..86400", int(ttl.Seconds()))
 	}
+	if req.NextEventWait != 0 && (req.NextEventWait < 10*time.Second || req.NextEventWait > time.Hour) {
+		return nil, false, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
+	}
+	if len(req.CallbackURL) > 2048 || (req.CallbackURL != "" && !strings.HasPrefix(req.CallbackURL, "https://") && !strings.HasPrefix(req.CallbackURL, "http://")) {
+		return nil, false, fieldErr("callback_url", "must be an http or https URL of at most 2048 bytes")
+	}
 	maxAtt := firstInt(req.MaxAttempts, t.MaxAttempts, 5)
 	if maxAtt < 1 || maxAtt > 10 {
 		return nil, false, fieldErr("max_attempts", "%d is outside 1..10", maxAtt)
@@ -381,7 +391,8 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		CodeLength: codeLen, CodeType: codeType,
 		CodeHash: e.sec.hash(id, code), CodeSealed: e.sec.seal(id, code),
 		Template: filled, SenderID: sender, Locale: locale, CallbackURL: req.CallbackURL,
-		CreatedAt: now, ExpiresAt: now.Add(ttl), UpdatedAt: now,
+		NextEventWait: req.NextEventWait,
+		CreatedAt:     now, ExpiresAt: now.Add(ttl), UpdatedAt: now,
 		Messages: []store.Message{{Channel: wf[0], State: MsgQueued, QueuedAt: now}},
 		Events:   []store.Event{{At: now, Type: "created", Channel: wf[0]}},
 		Deadlines: []store.Deadline{
@@ -597,6 +608,29 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*View, error) {
 		return nil, err
 	}
 	return e.finish(id, StatusCanceled, "canceled by tenant")
+}
+
+// ErrNoNextStep: POST …/next on a verification whose workflow has no step left.
+var ErrNoNextStep = errors.New("the workflow has no next step")
+
+// Next starts the next workflow step at once.
+func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
+	r, err := e.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Tenant != tenant) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != StatusPending || !e.now().Before(r.ExpiresAt) {
+		return nil, ErrNotPending
+	}
+	if r.Step+1 >= len(r.Workflow) {
+		return nil, ErrNoNextStep
+	}
+	// Workflows have one step until a second channel exists (the voice
+	// connector); New refuses workflows with unavailable channels.
+	return nil, ErrNoNextStep
 }
 
 // finish ends a pending verification with status.

@@ -13,28 +13,30 @@ import (
 // an AES-GCM ciphertext that the engine wipes when the record stops being
 // pending.
 type Record struct {
-	ID          string    `json:"id"`
-	Tenant      string    `json:"tenant"`
-	Number      string    `json:"number"`
-	Country     string    `json:"country"`
-	Status      string    `json:"status"`
-	Workflow    []string  `json:"workflow"`
-	Step        int       `json:"step"`
-	Attempts    int       `json:"attempts"`
-	MaxAttempts int       `json:"max_attempts"`
-	CodeLength  int       `json:"code_length"`
-	CodeType    string    `json:"code_type"`
-	CodeHash    []byte    `json:"code_hash,omitempty"`
-	CodeSealed  []byte    `json:"code_sealed,omitempty"`
-	Template    string    `json:"template,omitempty"` // SMS text with brand and validity filled in; "{code}" still a placeholder
-	SenderID    string    `json:"sender_id,omitempty"`
-	Locale      string    `json:"locale,omitempty"`
-	CallbackURL string    `json:"callback_url,omitempty"`
-	CreatedAt   time.Time `json:"created_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	Messages    []Message `json:"messages,omitempty"`
-	Events      []Event   `json:"events,omitempty"`
+	ID          string   `json:"id"`
+	Tenant      string   `json:"tenant"`
+	Number      string   `json:"number"`
+	Country     string   `json:"country"`
+	Status      string   `json:"status"`
+	Workflow    []string `json:"workflow"`
+	Step        int      `json:"step"`
+	Attempts    int      `json:"attempts"`
+	MaxAttempts int      `json:"max_attempts"`
+	CodeLength  int      `json:"code_length"`
+	CodeType    string   `json:"code_type"`
+	CodeHash    []byte   `json:"code_hash,omitempty"`
+	CodeSealed  []byte   `json:"code_sealed,omitempty"`
+	Template    string   `json:"template,omitempty"` // SMS text with brand and validity filled in; "{code}" still a placeholder
+	SenderID    string   `json:"sender_id,omitempty"`
+	Locale      string   `json:"locale,omitempty"`
+	CallbackURL string   `json:"callback_url,omitempty"`
+	// NextEventWait is the wait before the next workflow step.
+	NextEventWait time.Duration `json:"next_event_wait,omitempty"`
+	CreatedAt     time.Time     `json:"created_at"`
+	ExpiresAt     time.Time     `json:"expires_at"`
+	UpdatedAt     time.Time     `json:"updated_at"`
+	Messages      []Message     `json:"messages,omitempty"`
+	Events        []Event       `json:"events,omitempty"`
 	// Deadlines are the timers of this record. The store keeps one deadline
 	// index key per entry, in the same batch as the record.
 	Deadlines []Deadline `json:"deadlines,omitempty"`

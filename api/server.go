@@ -1,0 +1,462 @@
+// Package api owns Otpgate's HTTP surface on fasthttp: the native API v1,
+// tenant authentication, problem+json errors, health and readiness,
+// Prometheus metrics and, in sandbox mode only, the simulator inboxes. It
+// speaks to the engine through the small Verifier interface below, and to
+// the sandbox through Inbox, which cmd/otpgate wires to the simulators.
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/fasthttp/router"
+	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/ids"
+	"github.com/valyala/fasthttp"
+)
+
+// Verifier is what the API needs of the engine.
+type Verifier interface {
+	Create(ctx context.Context, req engine.CreateRequest) (*engine.View, bool, error)
+	Check(ctx context.Context, tenant, id, code string) (engine.CheckResult, error)
+	Get(ctx context.Context, tenant, id string) (*engine.View, error)
+	Cancel(ctx context.Context, tenant, id string) (*engine.View, error)
+	Next(ctx context.Context, tenant, id string) (*engine.View, error)
+}
+
+// Inbox lists what a sandbox simulator received for a number, newest first.
+type Inbox interface {
+	Messages(number string) []SandboxMessage
+}
+
+// Config configures the HTTP server.
+type Config struct {
+	Engine Verifier
+	// Keys maps the SHA-256 of each tenant API key ("sha256:<hex>" as
+	// printed by `otpgate key new`) to its tenant id.
+	Keys map[string]string
+	// Sandbox, when non-nil, serves GET /v1/sandbox/messages.
+	Sandbox Inbox
+	// Ready reports readiness for /readyz: ok, and the reasons when not.
+	Ready func() (bool, []string)
+	// MaxBodyBytes bounds a request body. Default 16 KiB.
+	MaxBodyBytes int
+	Logger       *slog.Logger
+}
+
+// Server is the HTTP API.
+type Server struct {
+	cfg  Config
+	keys map[uint64][]keyEntry // by the first 8 bytes of the key hash
+	log  *slog.Logger
+	srv  *fasthttp.Server
+}
+
+type keyEntry struct {
+	hash   [32]byte
+	tenant string
+}
+
+// New checks cfg and builds the server.
+func New(cfg Config) (*Server, error) {
+	if cfg.Engine == nil {
+		return nil, errors.New("api: no engine")
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 16 << 10
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{cfg: cfg, keys: map[uint64][]keyEntry{}, log: cfg.Logger}
+	for h, tenant := range cfg.Keys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return nil, fmt.Errorf("api: tenant %s: %w", tenant, err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		s.keys[k] = append(s.keys[k], keyEntry{sum, tenant})
+	}
+	r := router.New()
+	r.POST("/v1/verifications", s.wrap("create", s.auth(s.create)))
+	r.GET("/v1/verifications/{id}", s.wrap("get", s.auth(s.get)))
+	r.POST("/v1/verifications/{id}/check", s.wrap("check", s.auth(s.check)))
+	r.POST("/v1/verifications/{id}/cancel", s.wrap("cancel", s.auth(s.cancel)))
+	r.POST("/v1/verifications/{id}/next", s.wrap("next", s.auth(s.next)))
+	if cfg.Sandbox != nil {
+		r.GET("/v1/sandbox/messages", s.wrap("sandbox_messages", s.auth(s.sandboxMessages)))
+	}
+	r.GET("/healthz", s.wrap("healthz", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, 200, map[string]string{"status": "ok"}) }))
+	r.GET("/readyz", s.wrap("readyz", s.readyz))
+	r.GET("/metrics", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("text/plain; version=0.0.4")
+		metrics.WritePrometheus(ctx, true)
+	})
+	r.NotFound = s.wrap("not_found", func(ctx *fasthttp.RequestCtx) {
+		writeProblem(ctx, 404, "not_found", "", fmt.Sprintf("no endpoint %s %s", ctx.Method(), ctx.Path()))
+	})
+	r.MethodNotAllowed = s.wrap("method_not_allowed", func(ctx *fasthttp.RequestCtx) {
+		writeProblem(ctx, 405, "method_not_allowed", "", fmt.Sprintf("%s is not allowed on %s", ctx.Method(), ctx.Path()))
+	})
+	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
+		s.log.Error("api: handler panicked", "path", string(ctx.Path()), "panic", fmt.Sprint(v))
+		writeProblem(ctx, 500, "internal", "", "internal error")
+	}
+	s.srv = &fasthttp.Server{
+		Handler:            r.Handler,
+		Name:               "otpgate",
+		MaxRequestBodySize: cfg.MaxBodyBytes * 4, // hard cap; handlers answer 413 past MaxBodyBytes
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       10 * time.Second,
+		IdleTimeout:        60 * time.Second,
+		NoDefaultDate:      false,
+		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+				writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body over %d bytes", cfg.MaxBodyBytes))
+				return
+			}
+			writeProblem(ctx, 400, "malformed_request", "", "malformed HTTP request: "+err.Error())
+		},
+		Logger: fasthttpLogger{s.log},
+	}
+	return s, nil
+}
+
+type fasthttpLogger struct{ l *slog.Logger }
+
+func (f fasthttpLogger) Printf(format string, args ...any) {
+	f.l.Debug("fasthttp: " + fmt.Sprintf(format, args...))
+}
+
+// Handler returns the request handler (for tests and in-process use).
+func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
+
+// Serve serves on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+
+// Shutdown stops accepting, lets in-flight requests finish, and returns
+// when they have or ctx is done.
+func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
+
+// ParseKeyHash reads "sha256:<64 hex>".
+func ParseKeyHash(h string) ([32]byte, error) {
+	var sum [32]byte
+	hexpart, ok := strings.CutPrefix(h, "sha256:")
+	if !ok {
+		return sum, fmt.Errorf("key hash %q does not start with sha256:", h)
+	}
+	b, err := hex.DecodeString(hexpart)
+	if err != nil || len(b) != 32 {
+		return sum, fmt.Errorf("key hash %q is not 64 hex digits after sha256:", h)
+	}
+	copy(sum[:], b)
+	return sum, nil
+}
+
+// HashKey returns the hash of an API key in the form the config holds.
+func HashKey(key string) string {
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func (s *Server) tenantFor(key []byte) (string, bool) {
+	sum := sha256.Sum256(key)
+	for _, e := range s.keys[binary.BigEndian.Uint64(sum[:8])] {
+		if subtle.ConstantTimeCompare(sum[:], e.hash[:]) == 1 {
+			return e.tenant, true
+		}
+	}
+	return "", false
+}
+
+type handler func(ctx *fasthttp.RequestCtx, tenant string)
+
+// auth resolves the bearer key to a tenant.
+func (s *Server) auth(h handler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		authz := ctx.Request.Header.Peek("Authorization")
+		key, ok := bytes.CutPrefix(authz, []byte("Bearer "))
+		if len(authz) == 0 {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="otpgate"`)
+			writeProblem(ctx, 401, "missing_api_key", "Authorization", "send Authorization: Bearer <api key>")
+			return
+		}
+		tenant, found := "", false
+		if ok {
+			tenant, found = s.tenantFor(bytes.TrimSpace(key))
+		}
+		if !found {
+			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="otpgate", error="invalid_token"`)
+			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "the API key is not valid")
+			return
+		}
+		h(ctx, tenant)
+	}
+}
+
+// wrap counts and times a request by endpoint and status.
+func (s *Server) wrap(endpoint string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	hist := metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_http_request_duration_seconds{endpoint=%q}`, endpoint))
+	return func(ctx *fasthttp.RequestCtx) {
+		start := time.Now()
+		h(ctx)
+		hist.UpdateDuration(start)
+		metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_http_requests_total{endpoint=%q,status="%d"}`, endpoint, ctx.Response.StatusCode())).Inc()
+	}
+}
+
+// decode reads a JSON body into v strictly: unknown fields, wrong types,
+// trailing data and oversize bodies are refused with a problem naming them.
+func (s *Server) decode(ctx *fasthttp.RequestCtx, v any) bool {
+	body := ctx.PostBody()
+	if len(body) > s.cfg.MaxBodyBytes {
+		writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body is %d bytes, the limit is %d", len(body), s.cfg.MaxBodyBytes))
+		return false
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		writeProblem(ctx, 400, "malformed_json", "", "the request body is empty; send a JSON object")
+		return false
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			writeProblem(ctx, 400, "malformed_json", "", "unexpected data after the JSON object")
+			return false
+		}
+		return true
+	}
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		writeProblem(ctx, 400, "malformed_json", "", fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			writeProblem(ctx, 400, "malformed_json", "", "the body must be a JSON object")
+			return false
+		}
+		writeProblem(ctx, 400, "invalid_type", field, fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value))
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeProblem(ctx, 400, "malformed_json", "", "the JSON body ends early")
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		writeProblem(ctx, 400, "unknown_field", field, fmt.Sprintf("unknown field %q", field))
+	default:
+		writeProblem(ctx, 400, "malformed_json", "", err.Error())
+	}
+	return false
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "int", "int64", "int32", "uint", "float64":
+		return "a number"
+	case "string":
+		return "a string"
+	case "slice":
+		return "an array"
+	case "bool":
+		return "true or false"
+	case "ptr":
+		return "a number"
+	}
+	return k
+}
+
+// engineError maps an engine error to a problem.
+func (s *Server) engineError(ctx *fasthttp.RequestCtx, err error) {
+	var fe *engine.FieldError
+	var ce *engine.ConcurrentError
+	switch {
+	case errors.As(err, &fe):
+		writeProblem(ctx, 422, fe.Code, fe.Field, fe.Detail)
+	case errors.As(err, &ce):
+		writeProblemDoc(ctx, Problem{Status: 409, Code: "concurrent_verification", Field: "number", Detail: ce.Error(), ID: ce.ID})
+	case errors.Is(err, engine.ErrNotFound):
+		writeProblem(ctx, 404, "not_found", "id", "no such verification")
+	case errors.Is(err, engine.ErrNotPending):
+		writeProblem(ctx, 409, "not_pending", "id", "the verification is no longer pending")
+	case errors.Is(err, engine.ErrNoNextStep):
+		writeProblem(ctx, 409, "no_next_step", "id", err.Error())
+	default:
+		s.log.Error("api: engine failed", "path", string(ctx.Path()), "err", err)
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeProblem(ctx, 503, "unavailable", "", "the gateway could not complete the request; retry")
+	}
+}
+
+func positive(p *int, field string, scale time.Duration) (time.Duration, *Problem) {
+	if p == nil {
+		return 0, nil
+	}
+	if *p <= 0 {
+		return 0, &Problem{Status: 422, Code: "invalid_field", Field: field, Detail: fmt.Sprintf("%s must be a positive number", field)}
+	}
+	return time.Duration(*p) * scale, nil
+}
+
+func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
+	var req CreateRequest
+	if !s.decode(ctx, &req) {
+		return
+	}
+	er := engine.CreateRequest{
+		Tenant: tenant, Number: req.Number, Country: req.Country, Channel: req.Channel,
+		Workflow: req.Workflow, Brand: req.Brand, SenderID: req.SenderID, Locale: req.Locale,
+		CodeType: req.CodeType, Template: req.Template, CallbackURL: req.CallbackURL,
+	}
+	if req.Number == "" {
+		writeProblem(ctx, 422, "invalid_field", "number", "number is required")
+		return
+	}
+	for _, f := range []struct {
+		p     *int
+		name  string
+		scale time.Duration
+		dst   any
+	}{
+		{req.CodeLength, "code_length", 1, &er.CodeLength},
+		{req.TTL, "ttl", time.Second, &er.TTL},
+		{req.MaxAttempts, "max_attempts", 1, &er.MaxAttempts},
+		{req.NextEventWait, "next_event_wait", time.Second, &er.NextEventWait},
+	} {
+		d, prob := positive(f.p, f.name, f.scale)
+		if prob != nil {
+			writeProblemDoc(ctx, *prob)
+			return
+		}
+		switch dst := f.dst.(type) {
+		case *int:
+			*dst = int(d)
+		case *time.Duration:
+			*dst = d
+		}
+	}
+	v, reused, err := s.cfg.Engine.Create(ctx, er)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 202, CreateResponse{
+		ID: v.ID, Status: v.Status, Number: v.Number, Country: v.Country, Workflow: v.Workflow,
+		ExpiresAt: v.ExpiresAt, MaxAttempts: v.MaxAttempts, Reused: reused,
+	})
+}
+
+func pathID(ctx *fasthttp.RequestCtx) (string, bool) {
+	id, _ := ctx.UserValue("id").(string)
+	if !ids.Valid(id) {
+		writeProblem(ctx, 404, "not_found", "id", "no such verification")
+		return "", false
+	}
+	return id, true
+}
+
+func (s *Server) check(ctx *fasthttp.RequestCtx, tenant string) {
+	id, ok := pathID(ctx)
+	if !ok {
+		return
+	}
+	var req CheckRequest
+	if !s.decode(ctx, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Code) == "" {
+		writeProblem(ctx, 422, "invalid_field", "code", "code is required")
+		return
+	}
+	if len(req.Code) > 64 {
+		writeProblem(ctx, 422, "invalid_field", "code", "code is longer than 64 bytes")
+		return
+	}
+	res, err := s.cfg.Engine.Check(ctx, tenant, id, req.Code)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, CheckResponse{ID: res.ID, Status: res.Status, Verified: res.Verified, AttemptsLeft: res.AttemptsLeft, Reason: res.Reason})
+}
+
+func (s *Server) get(ctx *fasthttp.RequestCtx, tenant string) {
+	id, ok := pathID(ctx)
+	if !ok {
+		return
+	}
+	v, err := s.cfg.Engine.Get(ctx, tenant, id)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, v)
+}
+
+func (s *Server) cancel(ctx *fasthttp.RequestCtx, tenant string) {
+	id, ok := pathID(ctx)
+	if !ok {
+		return
+	}
+	v, err := s.cfg.Engine.Cancel(ctx, tenant, id)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, v)
+}
+
+func (s *Server) next(ctx *fasthttp.RequestCtx, tenant string) {
+	id, ok := pathID(ctx)
+	if !ok {
+		return
+	}
+	v, err := s.cfg.Engine.Next(ctx, tenant, id)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	writeJSON(ctx, 200, v)
+}
+
+func (s *Server) sandboxMessages(ctx *fasthttp.RequestCtx, _ string) {
+	number := string(ctx.QueryArgs().Peek("number"))
+	if number == "" {
+		writeProblem(ctx, 422, "invalid_field", "number", "give ?number=+E164 (URL-encode + as %2B)")
+		return
+	}
+	if strings.HasPrefix(number, " ") { // a '+' that was not URL-encoded
+		number = "+" + strings.TrimSpace(number)
+	}
+	msgs := s.cfg.Sandbox.Messages(number)
+	if msgs == nil {
+		msgs = []SandboxMessage{}
+	}
+	writeJSON(ctx, 200, SandboxMessages{Messages: msgs})
+}
+
+func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	ok, reasons := true, []string(nil)
+	if s.cfg.Ready != nil {
+		ok, reasons = s.cfg.Ready()
+	}
+	if !ok {
+		writeJSON(ctx, http.StatusServiceUnavailable, map[string]any{"status": "not ready", "reasons": reasons})
+		return
+	}
+	writeJSON(ctx, 200, map[string]string{"status": "ready"})
+}

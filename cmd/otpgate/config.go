@@ -1,0 +1,335 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/engine"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the one YAML file of a deployment. Every field has a default
+// (given in its comment); `${NAME}` anywhere in the file is replaced by the
+// environment variable NAME (an unset variable is an error), so secrets can
+// stay out of the file.
+type Config struct {
+	// Sandbox runs the built-in SMSC simulator as connector "sandbox" (the
+	// default route unless routes.default names another) and serves
+	// /v1/sandbox/messages. Default false; true when no config file is given.
+	Sandbox bool `yaml:"sandbox"`
+	// DataDir holds the store. Default ./otpgate-data.
+	DataDir string `yaml:"data_dir"`
+	// ServerKey: base64 of 32 random bytes (`otpgate key server`). Codes are
+	// hashed and sealed under keys derived from it: changing it makes every
+	// pending code uncheckable. The environment variable OTPGATE_SERVER_KEY
+	// overrides it. Required outside sandbox mode (the sandbox keeps one in
+	// its data directory).
+	ServerKey string     `yaml:"server_key"`
+	HTTP      HTTPConfig `yaml:"http"`
+	Store     StoreConf  `yaml:"store"`
+	Log       LogConfig  `yaml:"log"`
+	SMS       SMSConfig  `yaml:"sms"`
+	SMSCs     []SMSCConf `yaml:"smscs"`
+	Routes    RoutesConf `yaml:"routes"`
+	// Templates: name → locale → text with {code}, {brand}, {minutes}.
+	// Built-in "default" templates exist for en, it, fr, de, es.
+	Templates engine.Templates `yaml:"templates"`
+	Tenants   []TenantConf     `yaml:"tenants"`
+}
+
+// HTTPConfig configures the API listener.
+type HTTPConfig struct {
+	Listen       string `yaml:"listen"`         // default 127.0.0.1:8080
+	MaxBodyBytes int    `yaml:"max_body_bytes"` // default 16384
+}
+
+// StoreConf configures engine/store.
+type StoreConf struct {
+	Sync         string   `yaml:"sync"`          // always (default) | batch | none
+	SyncInterval Duration `yaml:"sync_interval"` // WAL fsync period under batch; default 10ms
+	Shards       int      `yaml:"shards"`        // logical shards; default 256
+	CacheMB      int      `yaml:"cache_mb"`      // Pebble block cache; default 32
+}
+
+// LogConfig configures log/slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // json (default) | text
+}
+
+// SMSConfig holds SMS defaults.
+type SMSConfig struct {
+	DefaultSenderID string   `yaml:"default_sender_id"` // default "Otpgate"
+	SendTimeout     Duration `yaml:"send_timeout"`      // one send attempt; default 15s
+}
+
+// SMSCConf is one SMSC link.
+type SMSCConf struct {
+	Name          string   `yaml:"name"`           // required, unique
+	Address       string   `yaml:"address"`        // host:port, required
+	SystemID      string   `yaml:"system_id"`      // required
+	Password      string   `yaml:"password"`       // use ${ENV} to keep it out of the file
+	SystemType    string   `yaml:"system_type"`    // default ""
+	Window        int      `yaml:"window"`         // outstanding submit_sm; default 10
+	EnquireLink   Duration `yaml:"enquire_link"`   // default 30s
+	SubmitTimeout Duration `yaml:"submit_timeout"` // wait for submit_sm_resp; default 10s
+	ReconnectMin  Duration `yaml:"reconnect_min"`  // default 500ms
+	ReconnectMax  Duration `yaml:"reconnect_max"`  // default 30s
+}
+
+// RoutesConf is the first form of the routing table.
+type RoutesConf struct {
+	// Default connector for numbers no prefix matches. Default: the only
+	// SMSC when there is one; "sandbox" in sandbox mode.
+	Default string `yaml:"default"`
+	// Prefixes: E.164 prefix ("+39") → connector; the longest match wins.
+	Prefixes map[string]string `yaml:"prefixes"`
+}
+
+// TenantConf is one tenant.
+type TenantConf struct {
+	ID      string   `yaml:"id"`       // required, unique
+	APIKeys []string `yaml:"api_keys"` // "sha256:<hex>" from `otpgate key new`; at least one
+	Brand   string   `yaml:"brand"`    // {brand} in templates; default the id
+	// SenderID: alphanumeric (≤11) or numeric originator; default sms.default_sender_id.
+	SenderID      string           `yaml:"sender_id"`
+	CodeLength    int              `yaml:"code_length"`    // 4..10; default 6
+	CodeType      string           `yaml:"code_type"`      // numeric (default) | alpha | alphanumeric
+	TTL           Duration         `yaml:"ttl"`            // 30s..24h; default 10m
+	MaxAttempts   int              `yaml:"max_attempts"`   // 1..10; default 5
+	Template      string           `yaml:"template"`       // template name; default "default"
+	Locale        string           `yaml:"locale"`         // when the number's country names none; default en
+	PendingPolicy string           `yaml:"pending_policy"` // reuse (default) | reject | replace
+	Templates     engine.Templates `yaml:"templates"`      // the tenant's own, searched first
+}
+
+// Duration reads "10s", "5m" from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("line %d: want a duration such as 10s or 5m", n.Line)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("line %d: %q is not a duration such as 10s or 5m", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv replaces ${NAME}; an unset NAME is an error.
+func expandEnv(b []byte) ([]byte, error) {
+	var missing []string
+	out := envRef.ReplaceAllFunc(b, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		v, ok := os.LookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+		}
+		return []byte(v)
+	})
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("environment variable %s is not set (the config refers to it)", strings.Join(missing, ", "))
+	}
+	return out, nil
+}
+
+// LoadConfig reads and validates a config file.
+func LoadConfig(path string) (*Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := ParseConfig(raw)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// ParseConfig parses and validates YAML.
+func ParseConfig(raw []byte) (*Config, error) {
+	raw, err := expandEnv(raw)
+	if err != nil {
+		return nil, err
+	}
+	cfg := &Config{}
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file, all defaults
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	if err := cfg.finish(); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// finish applies defaults and validates; errors name the field.
+func (c *Config) finish() error {
+	if c.DataDir == "" {
+		c.DataDir = "./otpgate-data"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = 16 << 10
+	}
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 1<<20 {
+		return fmt.Errorf("http.max_body_bytes: %d is outside 1024..1048576", c.HTTP.MaxBodyBytes)
+	}
+	if c.Store.Sync == "" {
+		c.Store.Sync = "always"
+	}
+	switch c.Store.Sync {
+	case "always", "batch", "none":
+	default:
+		return fmt.Errorf("store.sync: %q is not one of always, batch, none", c.Store.Sync)
+	}
+	if c.Store.Shards < 0 || c.Store.Shards > 65536 {
+		return fmt.Errorf("store.shards: %d is outside 1..65536", c.Store.Shards)
+	}
+	if c.Store.CacheMB < 0 {
+		return fmt.Errorf("store.cache_mb: %d is negative", c.Store.CacheMB)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		return fmt.Errorf("log.format: %q is not one of json, text", c.Log.Format)
+	}
+	if env := os.Getenv("OTPGATE_SERVER_KEY"); env != "" {
+		c.ServerKey = env
+	}
+	if c.ServerKey != "" {
+		if _, err := decodeServerKey(c.ServerKey); err != nil {
+			return fmt.Errorf("server_key: %w", err)
+		}
+	} else if !c.Sandbox {
+		return errors.New("server_key: required outside sandbox mode (make one with `otpgate key server`, or set OTPGATE_SERVER_KEY)")
+	}
+	names := map[string]bool{}
+	for i, s := range c.SMSCs {
+		at := fmt.Sprintf("smscs[%d]", i)
+		switch {
+		case s.Name == "":
+			return fmt.Errorf("%s.name: required", at)
+		case s.Name == "sandbox" && c.Sandbox:
+			return fmt.Errorf("%s.name: %q is the built-in simulator's name in sandbox mode", at, s.Name)
+		case names[s.Name]:
+			return fmt.Errorf("%s.name: %q used twice", at, s.Name)
+		case s.Address == "":
+			return fmt.Errorf("%s.address: required (host:port)", at)
+		case !strings.Contains(s.Address, ":"):
+			return fmt.Errorf("%s.address: %q is not host:port", at, s.Address)
+		case s.SystemID == "":
+			return fmt.Errorf("%s.system_id: required", at)
+		case len(s.SystemID) > 15:
+			return fmt.Errorf("%s.system_id: longer than 15 characters (SMPP limit)", at)
+		case len(s.Password) > 8:
+			return fmt.Errorf("%s.password: longer than 8 characters (SMPP 3.4 limit)", at)
+		case s.Window < 0 || s.Window > 1000:
+			return fmt.Errorf("%s.window: %d is outside 1..1000", at, s.Window)
+		}
+		names[s.Name] = true
+	}
+	if c.Sandbox {
+		names["sandbox"] = true
+	}
+	if len(names) == 0 {
+		return errors.New("smscs: no SMSC configured (name one, or set sandbox: true)")
+	}
+	if c.Routes.Default == "" {
+		switch {
+		case c.Sandbox:
+			c.Routes.Default = "sandbox"
+		case len(c.SMSCs) == 1:
+			c.Routes.Default = c.SMSCs[0].Name
+		}
+	}
+	if c.Routes.Default != "" && !names[c.Routes.Default] {
+		return fmt.Errorf("routes.default: %q is not a configured SMSC", c.Routes.Default)
+	}
+	for p, to := range c.Routes.Prefixes {
+		if !names[to] {
+			return fmt.Errorf("routes.prefixes[%q]: %q is not a configured SMSC", p, to)
+		}
+	}
+	if err := c.Templates.Validate("templates"); err != nil {
+		return err
+	}
+	ids := map[string]bool{}
+	for i, t := range c.Tenants {
+		at := fmt.Sprintf("tenants[%d]", i)
+		switch {
+		case t.ID == "":
+			return fmt.Errorf("%s.id: required", at)
+		case ids[t.ID]:
+			return fmt.Errorf("%s.id: %q used twice", at, t.ID)
+		case len(t.APIKeys) == 0:
+			return fmt.Errorf("%s.api_keys: at least one key hash (from `otpgate key new`)", at)
+		case t.CodeLength != 0 && (t.CodeLength < engine.MinCodeLength || t.CodeLength > engine.MaxCodeLength):
+			return fmt.Errorf("%s.code_length: %d is outside 4..10", at, t.CodeLength)
+		case t.MaxAttempts != 0 && (t.MaxAttempts < 1 || t.MaxAttempts > 10):
+			return fmt.Errorf("%s.max_attempts: %d is outside 1..10", at, t.MaxAttempts)
+		case t.TTL != 0 && (t.TTL.D() < 30*time.Second || t.TTL.D() > 24*time.Hour):
+			return fmt.Errorf("%s.ttl: %s is outside 30s..24h", at, t.TTL.D())
+		}
+		switch t.CodeType {
+		case "", engine.CodeNumeric, engine.CodeAlpha, engine.CodeAlphanumeric:
+		default:
+			return fmt.Errorf("%s.code_type: %q is not one of numeric, alpha, alphanumeric", at, t.CodeType)
+		}
+		switch t.PendingPolicy {
+		case "", engine.PolicyReuse, engine.PolicyReject, engine.PolicyReplace:
+		default:
+			return fmt.Errorf("%s.pending_policy: %q is not one of reuse, reject, replace", at, t.PendingPolicy)
+		}
+		for j, k := range t.APIKeys {
+			if _, err := api.ParseKeyHash(k); err != nil {
+				return fmt.Errorf("%s.api_keys[%d]: %v", at, j, err)
+			}
+		}
+		if err := t.Templates.Validate(at + ".templates"); err != nil {
+			return err
+		}
+		ids[t.ID] = true
+	}
+	if len(c.Tenants) == 0 && !c.Sandbox {
+		return errors.New("tenants: no tenant configured")
+	}
+	return nil
+}
+
+func decodeServerKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(strings.TrimSpace(s)); err == nil {
+			if len(b) != engine.ServerKeyLen {
+				return nil, fmt.Errorf("decodes to %d bytes, want %d", len(b), engine.ServerKeyLen)
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64 (make one with `otpgate key server`)")
+}

@@ -1,0 +1,343 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/phone"
+	"github.com/otpgate/otpgate/router"
+	"github.com/otpgate/otpgate/smpp"
+	"github.com/otpgate/otpgate/smpp/smsc"
+)
+
+// gateway is one running Otpgate: store, engine, SMPP links, API, and in
+// sandbox mode the SMSC simulator. Shutdown stops them in the order that
+// loses nothing: HTTP first (in-flight requests finish), then the engine's
+// workers, then the SMPP links (unbind), then the store.
+type gateway struct {
+	cfg     *Config
+	log     *slog.Logger
+	st      *store.Store
+	eng     *engine.Engine
+	srv     *api.Server
+	ln      net.Listener
+	clients []*smpp.Client
+	sim     *smsc.Server
+	demoKey string // sandbox tenant's API key
+
+	engCancel  context.CancelFunc
+	linkCancel context.CancelFunc
+	wg         sync.WaitGroup
+	serveErr   chan error
+	engineDone chan struct{}
+}
+
+// sandboxState is kept in the data directory so a sandbox restart keeps its
+// server key (pending codes stay checkable) and its demo API key.
+type sandboxState struct {
+	ServerKey string `json:"server_key"`
+	APIKey    string `json:"api_key"`
+}
+
+func loadSandboxState(dir string) (sandboxState, error) {
+	var st sandboxState
+	path := filepath.Join(dir, "sandbox.json")
+	b, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(b, &st); err != nil {
+			return st, fmt.Errorf("%s: %w (delete it to start afresh)", path, err)
+		}
+	case !errors.Is(err, os.ErrNotExist):
+		return st, err
+	}
+	changed := false
+	if st.ServerKey == "" {
+		st.ServerKey, changed = newServerKey(), true
+	}
+	if st.APIKey == "" {
+		st.APIKey, changed = newAPIKey(), true
+	}
+	if changed {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return st, err
+		}
+		b, _ := json.MarshalIndent(st, "", "  ")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			return st, err
+		}
+	}
+	return st, nil
+}
+
+// sandboxSender is the Inbox of the API in sandbox mode.
+type sandboxInbox struct{ s *smsc.Server }
+
+func (i sandboxInbox) Messages(number string) []api.SandboxMessage {
+	msgs := i.s.Messages(number)
+	out := make([]api.SandboxMessage, len(msgs))
+	for k, m := range msgs {
+		out[k] = api.SandboxMessage{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt}
+	}
+	return out
+}
+
+// smppSender adapts an SMPP client to engine.Sender.
+type smppSender struct{ c *smpp.Client }
+
+func (s smppSender) Send(ctx context.Context, m engine.Outbound) (string, error) {
+	id, err := s.c.Submit(ctx, smpp.Message{From: m.From, To: m.To, Text: m.Text})
+	if err != nil {
+		return "", classify(err)
+	}
+	return id, nil
+}
+
+// permanentError marks an SMPP failure that retrying on the same SMSC
+// cannot mend (a refused destination, a text too long).
+type permanentError struct{ error }
+
+func (p permanentError) Permanent() bool { return true }
+func (p permanentError) Unwrap() error   { return p.error }
+
+func classify(err error) error {
+	var se *smpp.StatusError
+	if errors.Is(err, smpp.ErrTooLong) || (errors.As(err, &se) && !se.Temporary()) {
+		return permanentError{err}
+	}
+	return err
+}
+
+// startGateway opens everything and starts serving.
+func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	defer func() {
+		if err != nil {
+			g.abort()
+		}
+	}()
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	serverKey := cfg.ServerKey
+	if cfg.Sandbox {
+		sb, err := loadSandboxState(cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		if serverKey == "" {
+			serverKey = sb.ServerKey
+		}
+		g.demoKey = sb.APIKey
+		if k := os.Getenv("OTPGATE_SANDBOX_KEY"); k != "" {
+			g.demoKey = k
+		}
+	}
+	key, err := decodeServerKey(serverKey)
+	if err != nil {
+		return nil, fmt.Errorf("server_key: %w", err)
+	}
+	g.st, err = store.Open(store.Options{
+		Dir: filepath.Join(cfg.DataDir, "store"), Sync: store.SyncMode(cfg.Store.Sync),
+		SyncInterval: cfg.Store.SyncInterval.D(), Shards: cfg.Store.Shards,
+		CacheBytes: int64(cfg.Store.CacheMB) << 20, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// SMPP links. Receipts reach the engine once it exists (before any link runs).
+	var eng *engine.Engine
+	onReceipt := func(name string) func(smpp.Receipt) {
+		return func(r smpp.Receipt) {
+			eng.HandleReceipt(engine.Receipt{
+				Connector: name, MessageID: r.MessageID, Delivered: r.Delivered, Final: r.Final,
+				State: r.Stat, Err: r.Err, At: r.ReceivedAt,
+			})
+		}
+	}
+	smscs := cfg.SMSCs
+	if cfg.Sandbox {
+		g.sim, err = smsc.New(smsc.Config{SystemID: "sandbox", Password: "sandbox", Log: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := g.sim.Listen("127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("sandbox smsc: %w", err)
+		}
+		smscs = append([]SMSCConf{{Name: "sandbox", Address: g.sim.Addr(), SystemID: "sandbox", Password: "sandbox", EnquireLink: Duration(30 * time.Second)}}, smscs...)
+	}
+	senders := map[string]engine.Sender{}
+	for _, s := range smscs {
+		c, err := smpp.NewClient(smpp.Config{
+			Name: s.Name, Addr: s.Address, SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType,
+			Window: s.Window, EnquireLink: s.EnquireLink.D(), SubmitTimeout: s.SubmitTimeout.D(),
+			ReconnectMin: s.ReconnectMin.D(), ReconnectMax: s.ReconnectMax.D(),
+		}, onReceipt(s.Name), log)
+		if err != nil {
+			return nil, fmt.Errorf("smscs %s: %w", s.Name, err)
+		}
+		g.clients = append(g.clients, c)
+		senders[s.Name] = smppSender{c}
+	}
+	var rules []router.Rule
+	for p, to := range cfg.Routes.Prefixes {
+		rules = append(rules, router.Rule{Prefix: p, Connector: to})
+	}
+	rt, err := router.New(rules, cfg.Routes.Default, func(n string) bool { return senders[n] != nil })
+	if err != nil {
+		return nil, err
+	}
+
+	tenants := map[string]*engine.Tenant{}
+	keys := map[string]string{}
+	for _, t := range cfg.Tenants {
+		tenants[t.ID] = &engine.Tenant{
+			ID: t.ID, Brand: t.Brand, SenderID: t.SenderID, CodeLength: t.CodeLength, CodeType: t.CodeType,
+			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
+			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
+		}
+		for _, k := range t.APIKeys {
+			keys[k] = t.ID
+		}
+	}
+	if cfg.Sandbox {
+		if _, ok := tenants["demo"]; !ok {
+			tenants["demo"] = &engine.Tenant{ID: "demo", Brand: "Demo"}
+		}
+		keys[api.HashKey(g.demoKey)] = "demo"
+	}
+	eng, err = engine.New(engine.Config{
+		ServerKey: key, Store: g.st, Router: rt, Senders: senders,
+		Channels: map[string]bool{engine.ChannelSMS: true},
+		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
+		SendTimeout: cfg.SMS.SendTimeout.D(),
+		CheckText: func(text string) error {
+			if enc, units, segs := smpp.Segments(text); segs > 1 {
+				return fmt.Errorf("the message is %d %s units long: more than one SMS (160 GSM-7 / 70 UCS-2); shorten the template", units, enc)
+			}
+			return nil
+		},
+		Logger: log, Phone: phone.NewValidator(0),
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.eng = eng
+
+	var inbox api.Inbox
+	if g.sim != nil {
+		inbox = sandboxInbox{g.sim}
+	}
+	g.srv, err = api.New(api.Config{
+		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
+		Ready: func() (bool, []string) { return g.ready(rt) },
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+
+	// Start: links, engine, then HTTP.
+	linkCtx, linkCancel := context.WithCancel(context.Background())
+	g.linkCancel = linkCancel
+	for _, c := range g.clients {
+		g.wg.Add(1)
+		go func(c *smpp.Client) {
+			defer g.wg.Done()
+			if err := c.Run(linkCtx); err != nil {
+				log.Error("smpp link stopped", "smsc", c.Name(), "err", err)
+			}
+		}(c)
+	}
+	engCtx, engCancel := context.WithCancel(context.Background())
+	g.engCancel = engCancel
+	engDone := make(chan struct{})
+	go func() {
+		defer close(engDone)
+		_ = eng.Run(engCtx)
+	}()
+	g.engineDone = engDone
+	go func() { g.serveErr <- g.srv.Serve(g.ln) }()
+	return g, nil
+}
+
+// ready: the store is open and every channel has a connector that can send.
+func (g *gateway) ready(rt *router.Router) (bool, []string) {
+	bound := 0
+	var reasons []string
+	for _, c := range g.clients {
+		if c.Bound() {
+			bound++
+		} else {
+			reasons = append(reasons, "smsc "+c.Name()+" not bound")
+		}
+	}
+	if bound == 0 {
+		return false, append([]string{"sms: no SMSC bound"}, reasons...)
+	}
+	if _, _, err := g.st.PendingID("", ""); err != nil {
+		return false, []string{"store: " + err.Error()}
+	}
+	return true, nil
+}
+
+// Addr is the HTTP listen address.
+func (g *gateway) Addr() string { return g.ln.Addr().String() }
+
+// Shutdown drains: HTTP stops accepting and finishes in-flight requests,
+// the engine's send workers stop, the SMPP links unbind, the store closes.
+func (g *gateway) Shutdown(ctx context.Context) error {
+	var errs []error
+	if err := g.srv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http: %w", err))
+	}
+	g.engCancel()
+	select {
+	case <-g.engineDone:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("engine: workers did not stop in time"))
+	}
+	g.linkCancel()
+	done := make(chan struct{})
+	go func() { g.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, errors.New("smpp: links did not unbind in time"))
+	}
+	if g.sim != nil {
+		_ = g.sim.Close()
+	}
+	if err := g.st.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// abort releases what a failed start opened.
+func (g *gateway) abort() {
+	if g.ln != nil {
+		g.ln.Close()
+	}
+	if g.sim != nil {
+		g.sim.Close()
+	}
+	if g.st != nil {
+		g.st.Close()
+	}
+}

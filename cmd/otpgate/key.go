@@ -1,0 +1,41 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/otpgate/otpgate/api"
+)
+
+// newAPIKey returns a tenant API key: "otp_" and 32 random bytes in base64url.
+func newAPIKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "otp_" + base64.RawURLEncoding.EncodeToString(b)
+}
+
+func newServerKey() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func runKey(args []string, out io.Writer) error {
+	if len(args) != 1 {
+		return errors.New("usage: otpgate key new | otpgate key server")
+	}
+	switch args[0] {
+	case "new":
+		k := newAPIKey()
+		fmt.Fprintf(out, "api key (give it to the tenant; it is not stored): %s\n", k)
+		fmt.Fprintf(out, "hash (put it in the tenant's api_keys):          %s\n", api.HashKey(k))
+	case "server":
+		fmt.Fprintf(out, "server_key: %s\n", newServerKey())
+	default:
+		return fmt.Errorf("key: unknown subcommand %q (new, server)", args[0])
+	}
+	return nil
+}

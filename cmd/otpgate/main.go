@@ -1,0 +1,54 @@
+// Command otpgate is the one Otpgate binary: the gateway (serve), its
+// simulators (smsc-sim), key tools (key), load benchmarks (bench) and
+// version. Run `otpgate help` for the list.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+var version = "dev"
+
+const usage = `otpgate — self-hosted phone verification (OTP) gateway
+
+Usage:
+  otpgate serve [--config FILE] [--http ADDR] [--data DIR]   run the gateway (sandbox mode without --config)
+  otpgate smsc-sim --listen ADDR [flags]                     run the SMSC simulator alone
+  otpgate key new                                            print a new tenant API key and its hash for the config
+  otpgate key server                                         print a new server key (base64, 32 bytes)
+  otpgate bench api [flags]                                  load-test the HTTP API
+  otpgate version                                            print the version
+
+Run 'otpgate COMMAND --help' for a command's flags.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	var err error
+	args := os.Args[2:]
+	switch os.Args[1] {
+	case "serve":
+		err = runServe(args)
+	case "smsc-sim":
+		err = runSMSCSim(args)
+	case "key":
+		err = runKey(args, os.Stdout)
+	case "bench":
+		err = runBench(args)
+	case "version", "--version":
+		fmt.Println("otpgate", version)
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "otpgate: unknown command %q\n\n%s", os.Args[1], usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "otpgate:", err)
+		os.Exit(1)
+	}
+}
