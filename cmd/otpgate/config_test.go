@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestConfigData runs testdata/configs.txt: every bad file is refused with
+// an error naming the field and the reason; good files load.
+func TestConfigData(t *testing.T) {
+	t.Setenv("TEST_SMSC_PASSWORD", "pw")
+	t.Setenv("OTPGATE_SERVER_KEY", "")
+	raw, err := os.ReadFile("testdata/configs.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := strings.Split(string(raw), "\n=== ")
+	n := 0
+	for _, c := range cases[1:] {
+		head, body, _ := strings.Cut(c, "\n")
+		name, want, _ := strings.Cut(head, " => ")
+		cfg, err := ParseConfig([]byte(body))
+		switch {
+		case want == "ok" && err != nil:
+			t.Errorf("%s: %v", name, err)
+		case want != "ok" && err == nil:
+			t.Errorf("%s: accepted, want %s", name, want)
+		case want != "ok" && !strings.Contains(err.Error(), strings.TrimPrefix(want, "error ")):
+			t.Errorf("%s: error %q, want it to contain %q", name, err, strings.TrimPrefix(want, "error "))
+		}
+		if name == "full" && cfg != nil && cfg.SMSCs[0].Password != "pw" {
+			t.Errorf("full: ${ENV} not expanded: %q", cfg.SMSCs[0].Password)
+		}
+		n++
+	}
+	if n < 20 {
+		t.Fatalf("only %d cases", n)
+	}
+}
+
+func TestServerKeyFromEnvironment(t *testing.T) {
+	t.Setenv("OTPGATE_SERVER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+	cfg, err := ParseConfig([]byte("smscs: [{name: a, address: \"h:1\", system_id: x}]\ntenants: [{id: t, api_keys: [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]}]\n"))
+	if err != nil || cfg.Routes.Default != "a" {
+		t.Fatalf("cfg %+v, err %v", cfg, err)
+	}
+}
+
+func TestServeFlags(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "c.yaml")
+	os.WriteFile(path, []byte("sandbox: true\nstore: {sync: none}\n"), 0o600)
+	cfg, err := serveConfig([]string{"--config", path, "--http", "127.0.0.1:9", "--data", dir})
+	if err != nil || cfg.HTTP.Listen != "127.0.0.1:9" || cfg.DataDir != dir || cfg.Store.Sync != "none" {
+		t.Fatalf("cfg %+v err %v", cfg, err)
+	}
+	if _, err := serveConfig([]string{"--config", filepath.Join(dir, "missing.yaml")}); err == nil || !strings.Contains(err.Error(), "missing.yaml") {
+		t.Fatalf("missing file: %v", err)
+	}
+	if _, err := serveConfig([]string{"extra"}); err == nil {
+		t.Fatal("stray argument accepted")
+	}
+}
