@@ -18,8 +18,8 @@ func TestParse(t *testing.T) {
 		{"+14155552671", "", "+14155552671", "US", ""},
 		{"(415) 555-2671", "US", "+14155552671", "US", ""},
 		{"+442071838750", "", "+442071838750", "GB", ""},
-		{"4155552671", "", "", "", "number"},   // national without country
-		{"+39347", "", "", "", "number"},       // too short for Italy
+		{"4155552671", "", "", "", "number"},    // national without country
+		{"+39347", "", "", "", "number"},        // too short for Italy
 		{"+999123456789", "", "", "", "number"}, // no such country code
 		{"", "", "", "", "number"},
 		{"+39abc", "", "", "", "number"},

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"testing"
+
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/router"
+)
+
+func benchEngine(b *testing.B, sync store.SyncMode) (*Engine, *fakeSMSC) {
+	st, err := store.Open(store.Options{Dir: b.TempDir(), Sync: sync})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { st.Close() })
+	rt, _ := router.New(nil, "smsc", nil)
+	smsc := &fakeSMSC{}
+	e, err := New(Config{
+		ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,
+		Senders: map[string]Sender{"smsc": smsc},
+		Tenants: map[string]*Tenant{"acme": {ID: "acme", Template: "plain", Templates: Templates{"plain": {"en": "CODE {code} END"}}}},
+		Logger:  slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return e, smsc
+}
+
+// BenchmarkCreate measures Create (validation, code, hash, seal, one
+// store commit) from many goroutines; the send queue is drained away.
+func BenchmarkCreate(b *testing.B) {
+	for _, sync := range []store.SyncMode{store.SyncNone, store.SyncAlways} {
+		b.Run(string(sync), func(b *testing.B) {
+			e, _ := benchEngine(b, sync)
+			go func() {
+				for range e.queue {
+				}
+			}()
+			var n atomic.Uint64
+			b.SetParallelism(16)
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					num := fmt.Sprintf("+39347%07d", n.Add(1))
+					if _, _, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkCheckWrong measures a failing check (read, hash compare, one
+// commit) on records with attempts left.
+func BenchmarkCheckWrong(b *testing.B) {
+	e, _ := benchEngine(b, store.SyncNone)
+	ids := make([]string, 1000)
+	for i := range ids {
+		v, _, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), MaxAttempts: 10})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids[i] = v.ID
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id := ids[i%len(ids)]
+		if i%len(ids) == 0 && i > 0 {
+			b.StopTimer()
+			for _, id := range ids { // reset attempts
+				e.st.Update(id, func(r *store.Record) error { r.Attempts = 0; return nil })
+			}
+			b.StartTimer()
+		}
+		if _, err := e.Check(context.Background(), "acme", id, "ZZZZZZ"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
