@@ -34,7 +34,7 @@ func lowerBound(i int) uint64 {
 	if i < subBuckets {
 		return uint64(i)
 	}
-	exp := i/subBuckets
+	exp := i / subBuckets
 	sub := i%subBuckets + subBuckets
 	return uint64(sub) << uint(exp-1)
 }

@@ -1,0 +1,476 @@
+package smpp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/fiorix/go-smpp/smpp/pdu"
+	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
+)
+
+// maxSeq is the largest SMPP sequence number; numbers wrap to 1 after it.
+const maxSeq = 0x7FFFFFFF
+
+// interfaceVersion is the SMPP version sent in the bind (3.4).
+const interfaceVersion = 0x34
+
+// session is one TCP connection to the SMSC, bound as a transceiver.
+//
+// Goroutines: the reader (readLoop) decodes every PDU and answers the SMSC's
+// requests; keepalive sends enquire_link. Writes from any goroutine go
+// through write, the single writer path, one PDU at a time under wmu with a
+// write deadline. Requests we send (submit_sm, enquire_link, unbind) are
+// registered in pending by sequence number before they are written; the
+// reader hands each response to its waiter.
+type session struct {
+	c   *Client
+	id  uint64
+	log *slog.Logger
+
+	conn net.Conn
+	br   *bufio.Reader
+
+	wmu sync.Mutex // the single writer path
+
+	mu      sync.Mutex
+	seq     uint32
+	pending map[uint32]*call
+	closed  bool
+	err     error         // why the session ended; set before done is closed
+	done    chan struct{} // closed when the session ends
+}
+
+// call is one request waiting for its response. ch is buffered and receives
+// exactly one result, sent by whoever removes the call from pending.
+type call struct {
+	cmd pdu.ID
+	ch  chan result
+}
+
+type result struct {
+	p    pdu.Body   // the response; nil when it could not be decoded or the link was lost
+	hdr  pdu.Header // the response header (also set when p is nil but the PDU was framed)
+	err  error      // malformed response, or link lost
+	lost bool       // the link was lost before a response came
+}
+
+// notSentError: the request was never (completely) written to the socket, so
+// the SMSC cannot have acted on it and it is safe to send it again.
+type notSentError struct{ err error }
+
+func (e *notSentError) Error() string { return "not sent: " + e.err.Error() }
+func (e *notSentError) Unwrap() error { return e.err }
+
+var errWaitTimeout = errors.New("response timeout")
+
+func newSession(c *Client, id uint64, conn net.Conn) *session {
+	return &session{
+		c:       c,
+		id:      id,
+		log:     c.log.With("session", id),
+		conn:    conn,
+		br:      bufio.NewReaderSize(conn, 32<<10),
+		pending: make(map[uint32]*call),
+		done:    make(chan struct{}),
+	}
+}
+
+// nextSeqLocked returns the next free sequence number in 1..0x7FFFFFFF.
+// s.mu must be held.
+func (s *session) nextSeqLocked() uint32 {
+	for {
+		s.seq++
+		if s.seq == 0 || s.seq > maxSeq {
+			s.seq = 1
+		}
+		if _, busy := s.pending[s.seq]; !busy {
+			return s.seq
+		}
+	}
+}
+
+// write sends one serialized PDU. A failed write ends the session: a partial
+// PDU leaves the stream unusable.
+func (s *session) write(b []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout)); err != nil {
+		err = fmt.Errorf("set write deadline: %w", err)
+		s.close(err)
+		return err
+	}
+	if _, err := s.conn.Write(b); err != nil {
+		err = fmt.Errorf("write %d octets: %w", len(b), err)
+		s.close(err)
+		return err
+	}
+	return nil
+}
+
+// reply answers a request of the SMSC with a body-less response.
+func (s *session) reply(id pdu.ID, seq uint32, status pdu.Status) {
+	b, err := MarshalPDU(EmptyResp(id), seq, status)
+	if err != nil {
+		s.log.Error("smpp cannot serialize response", "command", CommandName(id), "seq", seq, "err", err)
+		return
+	}
+	if err := s.write(b); err != nil {
+		s.log.Debug("smpp response not written", "command", CommandName(id), "seq", seq, "err", err)
+	}
+}
+
+// send registers and writes a request. The returned error is a
+// *notSentError when nothing reached the socket.
+func (s *session) send(p pdu.Body) (*call, uint32, error) {
+	cmd := p.Header().ID
+	s.mu.Lock()
+	if s.closed {
+		err := s.err
+		s.mu.Unlock()
+		return nil, 0, &notSentError{err}
+	}
+	seq := s.nextSeqLocked()
+	cl := &call{cmd: cmd, ch: make(chan result, 1)}
+	s.pending[seq] = cl
+	s.mu.Unlock()
+
+	b, err := MarshalPDU(p, seq, 0)
+	if err != nil {
+		s.forget(seq)
+		return nil, 0, err
+	}
+	if err := s.write(b); err != nil {
+		s.forget(seq)
+		return nil, 0, &notSentError{err}
+	}
+	return cl, seq, nil
+}
+
+// forget removes a pending call; it reports whether the call was still
+// pending (if not, its result is already in, or about to be in, cl.ch).
+func (s *session) forget(seq uint32) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.pending[seq]; !ok {
+		return false
+	}
+	delete(s.pending, seq)
+	return true
+}
+
+// wait waits for the response to a sent request. It returns errWaitTimeout
+// after timeout, or ctx's error.
+func (s *session) wait(ctx context.Context, cl *call, seq uint32, timeout time.Duration) result {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-cl.ch:
+		return r
+	case <-t.C:
+		if s.forget(seq) {
+			return result{err: errWaitTimeout}
+		}
+	case <-ctx.Done():
+		if s.forget(seq) {
+			return result{err: ctx.Err()}
+		}
+	}
+	// The response (or the link loss) won the race; it is in cl.ch.
+	return <-cl.ch
+}
+
+// resolve hands a response to its waiter.
+func (s *session) resolve(h pdu.Header, r result) {
+	s.mu.Lock()
+	cl := s.pending[h.Seq]
+	if cl != nil {
+		delete(s.pending, h.Seq)
+	}
+	s.mu.Unlock()
+	if cl == nil {
+		// Typically a response that came after its waiter gave up.
+		s.log.Warn("smpp response matches no outstanding request", "command", CommandName(h.ID), "seq", h.Seq, "status", StatusName(h.Status))
+		return
+	}
+	if h.ID != pdu.GenericNACKID && h.ID != cl.cmd|0x80000000 {
+		r = result{hdr: h, err: fmt.Errorf("SMSC answered %s seq %d with %s", CommandName(cl.cmd), h.Seq, CommandName(h.ID))}
+	}
+	cl.ch <- r
+}
+
+// close ends the session once: it closes the socket, fails every waiter with
+// a link-lost result, and takes the session off the client.
+func (s *session) close(err error) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.err = err
+	pending := s.pending
+	s.pending = nil
+	s.mu.Unlock()
+
+	s.c.clearSession(s)
+	_ = s.conn.Close()
+	close(s.done)
+	for _, cl := range pending {
+		cl.ch <- result{err: err, lost: true}
+	}
+}
+
+func (s *session) closedErr() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// bind sends bind_transceiver and waits for its response, within
+// Config.BindTimeout. It runs before the reader starts.
+func (s *session) bind(ctx context.Context) error {
+	cfg := &s.c.cfg
+	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	defer stop()
+	if err := s.conn.SetDeadline(time.Now().Add(cfg.BindTimeout)); err != nil {
+		return fmt.Errorf("set bind deadline: %w", err)
+	}
+	p := pdu.NewBindTransceiver()
+	f := p.Fields()
+	_ = f.Set(pdufield.SystemID, cfg.SystemID)
+	_ = f.Set(pdufield.Password, cfg.Password)
+	_ = f.Set(pdufield.SystemType, cfg.SystemType)
+	_ = f.Set(pdufield.InterfaceVersion, uint8(interfaceVersion))
+	_ = f.Set(pdufield.AddrTON, uint8(0))
+	_ = f.Set(pdufield.AddrNPI, uint8(0))
+	_ = f.Set(pdufield.AddressRange, "")
+	s.mu.Lock()
+	seq := s.nextSeqLocked()
+	s.mu.Unlock()
+	b, err := MarshalPDU(p, seq, 0)
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("bind_transceiver to %s as system_id %q", cfg.Addr, cfg.SystemID)
+	if _, err := s.conn.Write(b); err != nil {
+		return s.bindErr(ctx, what, fmt.Errorf("write: %w", err))
+	}
+	for {
+		resp, err := ReadPDU(s.br)
+		var de *DecodeError
+		switch {
+		case errors.As(err, &de):
+			if de.Header.Seq == seq && (de.Header.ID == pdu.BindTransceiverRespID || de.Header.ID == pdu.GenericNACKID) && de.Header.Status != 0 {
+				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: pdu.BindTransceiverID, Status: de.Header.Status})
+			}
+			if de.Header.Seq == seq {
+				return fmt.Errorf("%s: malformed response: %w", what, err)
+			}
+			continue
+		case errors.Is(err, io.EOF):
+			return s.bindErr(ctx, what, errors.New("SMSC closed the connection before answering"))
+		case err != nil:
+			return s.bindErr(ctx, what, fmt.Errorf("read response: %w", err))
+		}
+		h := resp.Header()
+		switch h.ID {
+		case pdu.BindTransceiverRespID, pdu.GenericNACKID:
+			if h.Seq != seq {
+				s.log.Warn("smpp ignoring bind response with unexpected sequence number", "seq", h.Seq, "want", seq)
+				continue
+			}
+			if h.ID == pdu.GenericNACKID && h.Status == 0 {
+				h.Status = StatusUnknownErr
+			}
+			if h.Status != 0 {
+				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: pdu.BindTransceiverID, Status: h.Status})
+			}
+			if err := s.conn.SetDeadline(time.Time{}); err != nil {
+				return fmt.Errorf("clear bind deadline: %w", err)
+			}
+			s.log.Info("smpp bound", "addr", cfg.Addr, "system_id", cfg.SystemID, "smsc_system_id", FieldString(resp, pdufield.SystemID))
+			return nil
+		case pdu.EnquireLinkID:
+			b, _ := MarshalPDU(pdu.NewEnquireLinkResp(), h.Seq, 0)
+			if _, err := s.conn.Write(b); err != nil {
+				return s.bindErr(ctx, what, fmt.Errorf("write enquire_link_resp: %w", err))
+			}
+		default:
+			s.log.Warn("smpp ignoring PDU received while binding", "command", CommandName(h.ID), "seq", h.Seq)
+		}
+	}
+}
+
+func (s *session) bindErr(ctx context.Context, what string, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", what, ctx.Err())
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("%s: no response within %v: %w", what, s.c.cfg.BindTimeout, err)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// readLoop reads and dispatches PDUs until the link fails or is closed.
+func (s *session) readLoop() {
+	for {
+		p, err := ReadPDU(s.br)
+		if err != nil {
+			var de *DecodeError
+			if errors.As(err, &de) {
+				s.handleUndecodable(de)
+				continue
+			}
+			s.close(s.readErr(err))
+			return
+		}
+		s.handle(p)
+	}
+}
+
+func (s *session) readErr(err error) error {
+	var fe *FrameError
+	switch {
+	case errors.As(err, &fe):
+		s.log.Error("smpp garbage on the link, dropping it", "err", err)
+		return fmt.Errorf("garbage from SMSC: %w", err)
+	case errors.Is(err, io.EOF):
+		return errors.New("SMSC closed the connection")
+	case errors.Is(err, net.ErrClosed):
+		return errors.New("connection closed")
+	}
+	return fmt.Errorf("read: %w", err)
+}
+
+// handle dispatches one decoded PDU.
+func (s *session) handle(p pdu.Body) {
+	h := *p.Header()
+	switch h.ID {
+	case pdu.SubmitSMRespID, pdu.EnquireLinkRespID, pdu.UnbindRespID, pdu.GenericNACKID:
+		s.resolve(h, result{p: p, hdr: h})
+	case pdu.EnquireLinkID:
+		s.reply(pdu.EnquireLinkRespID, h.Seq, StatusOK)
+	case pdu.DeliverSMID:
+		s.reply(pdu.DeliverSMRespID, h.Seq, StatusOK)
+		s.deliver(p)
+	case pdu.UnbindID:
+		s.log.Info("smpp SMSC sent unbind; answering and reconnecting")
+		s.reply(pdu.UnbindRespID, h.Seq, StatusOK)
+		s.close(errors.New("SMSC sent unbind"))
+	default:
+		if uint32(h.ID)&0x80000000 != 0 {
+			s.resolve(h, result{p: p, hdr: h})
+			return
+		}
+		s.log.Warn("smpp unsupported request from SMSC, answering generic_nack", "command", CommandName(h.ID), "seq", h.Seq)
+		s.reply(pdu.GenericNACKID, h.Seq, StatusInvCmdID)
+	}
+}
+
+// implemented are the requests go-smpp decodes; a decode error on one of
+// them is a malformed PDU rather than an unknown command.
+var implemented = map[pdu.ID]bool{
+	pdu.BindReceiverID: true, pdu.BindTransmitterID: true, pdu.BindTransceiverID: true,
+	pdu.QuerySMID: true, pdu.SubmitSMID: true, pdu.DeliverSMID: true, pdu.UnbindID: true,
+	pdu.EnquireLinkID: true, pdu.SubmitMultiID: true,
+}
+
+// handleUndecodable answers a PDU that was framed correctly but could not be
+// decoded; the stream is still in step.
+func (s *session) handleUndecodable(de *DecodeError) {
+	h := de.Header
+	if uint32(h.ID)&0x80000000 != 0 {
+		s.log.Warn("smpp malformed response", "err", de)
+		s.resolve(h, result{hdr: h, err: de})
+		return
+	}
+	if h.ID == pdu.DeliverSMID {
+		// Acknowledge so the SMSC does not redeliver it forever; a receipt
+		// that cannot be decoded cannot be used anyway.
+		s.log.Error("smpp dropping undecodable deliver_sm (acknowledged)", "err", de)
+		s.reply(pdu.DeliverSMRespID, h.Seq, StatusOK)
+		return
+	}
+	status := StatusInvCmdID
+	if implemented[h.ID] {
+		status = StatusInvCmdLen
+	}
+	s.log.Warn("smpp undecodable request from SMSC, answering generic_nack", "err", de, "status", StatusName(status))
+	s.reply(pdu.GenericNACKID, h.Seq, status)
+}
+
+// deliver handles a deliver_sm that has been acknowledged: receipts go to
+// the client's receipt queue; mobile-originated messages are logged and dropped.
+func (s *session) deliver(p pdu.Body) {
+	esm := FieldByte(p, pdufield.ESMClass)
+	if !IsReceipt(esm) {
+		s.log.Info("smpp mobile-originated deliver_sm acknowledged and dropped",
+			"from", MaskNumber(FieldString(p, pdufield.SourceAddr)),
+			"esm_class", esm, "octets", len(FieldBytes(p, pdufield.ShortMessage)))
+		return
+	}
+	r, err := ParseReceipt(p)
+	if err != nil {
+		s.log.Warn("smpp unparsable delivery receipt dropped", "seq", p.Header().Seq, "err", err)
+		return
+	}
+	r.SMSC = s.c.cfg.Name
+	s.c.m.receipt(r.Stat)
+	s.log.Debug("smpp receipt", "message_id", r.MessageID, "stat", r.Stat, "err_code", r.Err)
+	s.c.receipts <- r // blocks when the queue is full: back-pressure on the SMSC
+}
+
+// keepalive sends enquire_link every Config.EnquireLink and ends the session
+// when one is not answered within Config.EnquireLinkTimeout.
+func (s *session) keepalive() {
+	cfg := &s.c.cfg
+	t := time.NewTicker(cfg.EnquireLink)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		cl, seq, err := s.send(pdu.NewEnquireLink())
+		if err != nil {
+			return // the session is ending
+		}
+		r := s.wait(context.Background(), cl, seq, cfg.EnquireLinkTimeout)
+		switch {
+		case r.lost:
+			return
+		case errors.Is(r.err, errWaitTimeout):
+			s.log.Warn("smpp no enquire_link_resp, dropping the link", "timeout", cfg.EnquireLinkTimeout)
+			s.close(fmt.Errorf("no enquire_link_resp within %v", cfg.EnquireLinkTimeout))
+			return
+		case r.err != nil:
+			s.log.Warn("smpp bad enquire_link response", "err", r.err)
+		case r.hdr.ID == pdu.GenericNACKID:
+			s.log.Warn("smpp SMSC answered enquire_link with generic_nack", "status", StatusName(r.hdr.Status))
+		}
+	}
+}
+
+// unbind sends unbind and waits up to Config.BindTimeout for unbind_resp.
+// Responses to submits still outstanding are processed meanwhile.
+func (s *session) unbind() {
+	cl, seq, err := s.send(pdu.NewUnbind())
+	if err != nil {
+		return
+	}
+	r := s.wait(context.Background(), cl, seq, s.c.cfg.BindTimeout)
+	if r.err != nil {
+		s.log.Warn("smpp no unbind_resp", "err", r.err)
+		return
+	}
+	s.log.Info("smpp unbound")
+}
