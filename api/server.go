@@ -189,7 +189,11 @@ type handler func(ctx *fasthttp.RequestCtx, tenant string)
 func (s *Server) auth(h handler) fasthttp.RequestHandler {
 	return func(ctx *fasthttp.RequestCtx) {
 		authz := ctx.Request.Header.Peek("Authorization")
-		key, ok := bytes.CutPrefix(authz, []byte("Bearer "))
+		var key []byte
+		ok := len(authz) > 7 && bytes.EqualFold(authz[:7], []byte("Bearer "))
+		if ok {
+			key = authz[7:]
+		}
 		if len(authz) == 0 {
 			ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="otpgate"`)
 			writeProblem(ctx, 401, "missing_api_key", "Authorization", "send Authorization: Bearer <api key>")
@@ -302,12 +306,16 @@ func (s *Server) engineError(ctx *fasthttp.RequestCtx, err error) {
 	}
 }
 
+// maxNumber bounds every numeric field before it is scaled, so no value
+// can overflow into a valid-looking duration.
+const maxNumber = 10_000_000
+
 func positive(p *int, field string, scale time.Duration) (time.Duration, *Problem) {
 	if p == nil {
 		return 0, nil
 	}
-	if *p <= 0 {
-		return 0, &Problem{Status: 422, Code: "invalid_field", Field: field, Detail: fmt.Sprintf("%s must be a positive number", field)}
+	if *p <= 0 || *p > maxNumber {
+		return 0, &Problem{Status: 422, Code: "invalid_field", Field: field, Detail: fmt.Sprintf("%s %d is out of range", field, *p)}
 	}
 	return time.Duration(*p) * scale, nil
 }

@@ -36,7 +36,11 @@ func (e *Engine) worker(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case id := <-e.queue:
-			e.dispatch(ctx, id)
+			// A send that has started finishes (bounded by SendTimeout)
+			// even when ctx ends: cutting it off after the far end took the
+			// message would leave it unrecorded and sent again after the
+			// restart. Shutdown waits for it before unbinding the links.
+			e.dispatch(context.WithoutCancel(ctx), id)
 		}
 	}
 }
@@ -72,6 +76,17 @@ func isPermanent(err error) bool {
 	return errors.As(err, &p) && p.Permanent()
 }
 
+// reason is what a tenant may read of a send error: the error's own
+// Reason() when it has one (a stable word such as "smsc_timeout"), else
+// "send_error". The raw error may name internal hosts; it goes to the log.
+func reason(err error) string {
+	var r interface{ Reason() string }
+	if errors.As(err, &r) {
+		return r.Reason()
+	}
+	return "send_error"
+}
+
 func (e *Engine) dispatch(ctx context.Context, id string) {
 	if !e.claim(id) {
 		return
@@ -95,12 +110,12 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		sender = e.cfg.Senders[dec.Connector]
 	}
 	if sender == nil {
-		e.sendFailed(id, mi, "", fmt.Errorf("no %s route for %s", msg.Channel, r.Number), true)
+		e.sendFailed(id, mi, "", reasonError{fmt.Errorf("no %s route for %s", msg.Channel, r.Number), "no_route"}, true)
 		return
 	}
 	code, err := e.sec.open(r.ID, r.CodeSealed)
 	if err != nil {
-		e.sendFailed(id, mi, dec.Connector, err, true)
+		e.sendFailed(id, mi, dec.Connector, reasonError{err, "code_unavailable"}, true)
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
@@ -140,28 +155,30 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 
 func (e *Engine) sendFailed(id string, mi int, connector string, cause error, perm bool) {
 	now := e.now()
-	var becameFailed *store.Record
+	why := reason(cause)
+	var becameFailed bool
 	rec, err := e.st.Update(id, func(r *store.Record) error {
+		becameFailed = false
 		if r.Status != StatusPending || mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
 			return store.ErrNoChange
 		}
 		m := &r.Messages[mi]
 		m.Tries++
-		m.Error = cause.Error()
+		m.Error = why
 		m.Connector = connector
 		r.UpdatedAt = now
 		dropDeadlines(r, deadlineDispatch)
-		if !perm {
+		if !perm && m.Tries < e.cfg.MaxSendTries {
 			wait := backoff(e.cfg.RetryMin, e.cfg.RetryMax, m.Tries)
-			r.Events = append(r.Events, store.Event{At: now, Type: "send_retry", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%v; retry in %s", cause, wait)})
+			r.Events = append(r.Events, store.Event{At: now, Type: "send_retry", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s; try %d of %d; next in %s", why, m.Tries, e.cfg.MaxSendTries, wait)})
 			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(wait), Kind: deadlineDispatch})
 			return nil
 		}
 		m.State, m.DoneAt = MsgFailed, now
-		r.Events = append(r.Events, store.Event{At: now, Type: "send_failed", Channel: m.Channel, Connector: connector, Detail: cause.Error()})
+		r.Events = append(r.Events, store.Event{At: now, Type: "send_failed", Channel: m.Channel, Connector: connector, Detail: why})
 		if r.Step+1 >= len(r.Workflow) {
 			endRecord(r, StatusFailed, now, "every channel failed")
-			becameFailed = r
+			becameFailed = true
 		}
 		return nil
 	})
@@ -169,11 +186,21 @@ func (e *Engine) sendFailed(id string, mi int, connector string, cause error, pe
 		e.log.Error("send: recording failure failed", "id", id, "err", err)
 		return
 	}
-	e.log.Warn("send failed", "id", id, "connector", connector, "permanent", perm, "err", cause)
-	if becameFailed != nil {
+	e.log.Warn("send failed", "id", id, "connector", connector, "permanent", perm, "reason", why, "err", cause)
+	if becameFailed {
 		countVerification(StatusFailed, rec)
 	}
 }
+
+// reasonError gives an engine-made error its public reason.
+type reasonError struct {
+	err    error
+	reason string
+}
+
+func (e reasonError) Error() string  { return e.err.Error() }
+func (e reasonError) Unwrap() error  { return e.err }
+func (e reasonError) Reason() string { return e.reason }
 
 func dropDeadlines(r *store.Record, kind string) {
 	r.Deadlines = slices.DeleteFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind == kind })

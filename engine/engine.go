@@ -86,6 +86,7 @@ type Store interface {
 	Insert(rec *store.Record) error
 	Get(id string) (*store.Record, error)
 	Update(id string, fn func(r *store.Record) error) (*store.Record, error)
+	UpdateLazy(id string, fn func(r *store.Record) error) (*store.Record, error)
 	PendingID(tenant, number string) (string, bool, error)
 	MessageOwner(connector, msgID string) (string, bool, error)
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
@@ -133,6 +134,10 @@ type Config struct {
 	// RetryMin, RetryMax: back-off between send attempts that failed for a
 	// passing reason. Defaults 1s and 30s.
 	RetryMin, RetryMax time.Duration
+	// MaxSendTries: passing failures of one message before it counts as
+	// failed on its route. Default 8 (with the default back-off, about 2
+	// minutes of trying).
+	MaxSendTries int
 	// Workers sending messages concurrently. Default 256.
 	Workers int
 	Logger  *slog.Logger
@@ -142,18 +147,21 @@ type Config struct {
 
 // Engine runs verifications. Safe for concurrent use.
 type Engine struct {
-	cfg     Config
-	sec     *secrets
-	st      Store
-	log     *slog.Logger
-	now     func() time.Time
-	phone   *phone.Validator
-	queue   chan string
-	inflMu  sync.Mutex
-	infl    map[string]bool // ids whose send is in progress
-	early   *earlyReceipts
-	wg      sync.WaitGroup
-	started bool
+	cfg    Config
+	sec    *secrets
+	st     Store
+	log    *slog.Logger
+	now    func() time.Time
+	phone  *phone.Validator
+	queue  chan string
+	inflMu sync.Mutex
+	infl   map[string]bool // ids whose send is in progress
+	early  *earlyReceipts
+	// receipts feeds the receipt workers (see SubmitReceipt).
+	receipts [receiptWorkers]chan Receipt
+	rwg      sync.WaitGroup
+	wg       sync.WaitGroup
+	started  bool
 }
 
 // New checks cfg and returns an engine. Call Run to start its workers and timers.
@@ -183,6 +191,9 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 256
 	}
+	if cfg.MaxSendTries <= 0 {
+		cfg.MaxSendTries = 8
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -199,16 +210,20 @@ func New(cfg Config) (*Engine, error) {
 		return nil, err
 	}
 	for id, t := range cfg.Tenants {
-		if err := t.Templates.Validate("tenants." + id + ".templates"); err != nil {
-			return nil, err
+		if err := validateTenant(cfg, t); err != nil {
+			return nil, fmt.Errorf("tenants.%s.%w", id, err)
 		}
 	}
-	return &Engine{
+	e := &Engine{
 		cfg: cfg, sec: sec, st: cfg.Store, log: cfg.Logger, now: cfg.Now, phone: cfg.Phone,
 		queue: make(chan string, 65536),
 		infl:  make(map[string]bool),
 		early: newEarlyReceipts(100000, 2*time.Minute),
-	}, nil
+	}
+	for i := range e.receipts {
+		e.receipts[i] = make(chan Receipt, 256)
+	}
+	return e, nil
 }
 
 // Errors the API maps to answers.
@@ -406,13 +421,20 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		if !errors.As(err, &pe) {
 			break
 		}
+		if try > 3 {
+			return nil, false, fmt.Errorf("engine: pending verification %s keeps coming back", pe.ID)
+		}
+		// One whose ttl has passed but whose timer has not run yet is
+		// expired now rather than reused or blocking.
+		if expired, xerr := e.expireIfDue(pe.ID); xerr != nil {
+			return nil, false, xerr
+		} else if expired {
+			continue
+		}
 		switch policy {
 		case PolicyReject:
 			return nil, false, &ConcurrentError{ID: pe.ID}
 		case PolicyReplace:
-			if try > 2 {
-				return nil, false, fmt.Errorf("engine: could not replace pending verification %s", pe.ID)
-			}
 			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+id); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
 				return nil, false, cerr
 			}
@@ -420,7 +442,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		default: // reuse
 			old, gerr := e.st.Get(pe.ID)
 			if gerr != nil {
-				if errors.Is(gerr, store.ErrNotFound) && try < 2 {
+				if errors.Is(gerr, store.ErrNotFound) {
 					continue
 				}
 				return nil, false, gerr
@@ -455,6 +477,44 @@ func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 		return "", fieldErr("template", "no template named %q (give a configured name or a text containing {code})", name)
 	}
 	return text, nil
+}
+
+// validateTenant checks a tenant's defaults at start, so a bad default
+// stops the start instead of failing every request. Errors start with the
+// field name.
+func validateTenant(cfg Config, t *Tenant) error {
+	if err := t.Templates.Validate("templates"); err != nil {
+		return err
+	}
+	if err := checkSenderID(firstStr(t.SenderID, cfg.DefaultSenderID)); err != nil {
+		return fmt.Errorf("sender_id: %w", err)
+	}
+	if len(firstStr(t.Brand, t.ID)) > 32 {
+		return fmt.Errorf("brand: longer than 32 bytes")
+	}
+	if len(t.Locale) > 16 {
+		return fmt.Errorf("locale: longer than 16 bytes")
+	}
+	name := firstStr(t.Template, DefaultTemplateName)
+	sets := []Templates{t.Templates, cfg.Templates, BuiltinTemplates}
+	if _, ok := pick(sets, name, "en"); !ok {
+		return fmt.Errorf("template: no template named %q", name)
+	}
+	if cfg.CheckText != nil {
+		ttl := t.TTL
+		if ttl == 0 {
+			ttl = 10 * time.Minute
+		}
+		code := strings.Repeat("0", firstInt(t.CodeLength, 6))
+		for _, set := range sets {
+			for loc, text := range set[name] {
+				if err := cfg.CheckText(render(fill(text, firstStr(t.Brand, t.ID), int((ttl+time.Minute-1)/time.Minute)), code)); err != nil {
+					return fmt.Errorf("template: %s (locale %s): %w", name, loc, err)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 func checkSenderID(s string) error {
@@ -607,7 +667,39 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
+	if expired, err := e.expireIfDue(id); err != nil {
+		return nil, err
+	} else if expired {
+		return nil, ErrNotPending
+	}
 	return e.finish(id, StatusCanceled, "canceled by tenant")
+}
+
+// expireIfDue expires a pending verification whose ttl has passed (the
+// timer may lag under load) and reports whether it did or it had already
+// ended.
+func (e *Engine) expireIfDue(id string) (bool, error) {
+	now := e.now()
+	ended := false
+	rec, err := e.st.Update(id, func(r *store.Record) error {
+		ended = r.Status != StatusPending
+		if ended || now.Before(r.ExpiresAt) {
+			return store.ErrNoChange
+		}
+		endRecord(r, StatusExpired, now, "ttl passed")
+		ended = true
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if ended && rec.Status == StatusExpired && rec.UpdatedAt.Equal(now) {
+		countVerification(StatusExpired, rec)
+	}
+	return ended, nil
 }
 
 // ErrNoNextStep: POST …/next on a verification whose workflow has no step left.

@@ -385,3 +385,39 @@ func TestConcurrentChecksNeverExceedMaxAttempts(t *testing.T) {
 		t.Fatalf("attempts=%d status=%s after 40 concurrent wrong checks; want 3, failed", r.Attempts, r.Status)
 	}
 }
+
+// TestTimerBacklog: a backlog of due deadlines is worked off in parallel,
+// and Run still stops promptly when its context ends mid-backlog.
+func TestTimerBacklog(t *testing.T) {
+	h := newHarness(t)
+	var last string
+	for i := 0; i < 1500; i++ {
+		v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), TTL: time.Minute})
+		if err != nil {
+			t.Fatal(err)
+		}
+		last = v.ID
+	}
+	h.drain()
+	h.now = h.now.Add(2 * time.Minute)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { h.e.Run(ctx); close(done) }()
+	time.Sleep(5 * time.Millisecond)
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not stop with a backlog of due deadlines")
+	}
+	// A second run works the rest off completely.
+	for h.e.RunDue(context.Background(), 1024) > 0 {
+	}
+	due, _, _ := h.st.Due(h.now, 10)
+	if len(due) != 0 {
+		t.Fatalf("%d deadlines left", len(due))
+	}
+	if v, _ := h.st.Get(last); v.Status != StatusExpired {
+		t.Fatalf("status %s", v.Status)
+	}
+}

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -17,6 +18,29 @@ type Receipt struct {
 	State     string // the connector's own word: DELIVRD, UNDELIV, REJECTD…
 	Err       string
 	At        time.Time // when the far end says it happened (zero: when received)
+}
+
+// receiptWorkers apply receipts in parallel; a receipt goes to the worker
+// of its message id, so two receipts of one message keep their order.
+const receiptWorkers = 16
+
+// SubmitReceipt queues r for the receipt workers started by Run, blocking
+// while they are saturated (the SMPP link then stops reading: back-pressure,
+// not loss). Connectors call it from their receipt callback.
+func (e *Engine) SubmitReceipt(r Receipt) {
+	if r.At.IsZero() {
+		r.At = e.now()
+	}
+	h := fnv.New32a()
+	h.Write([]byte(r.MessageID))
+	e.receipts[h.Sum32()%receiptWorkers] <- r
+}
+
+func (e *Engine) receiptWorker(ch <-chan Receipt) {
+	defer e.rwg.Done()
+	for r := range ch {
+		e.HandleReceipt(r)
+	}
 }
 
 // HandleReceipt records r on its verification. A receipt may overtake the
@@ -52,7 +76,9 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 		state = MsgDelivered
 	}
 	var latency time.Duration
-	_, err := e.st.Update(id, func(r *store.Record) error {
+	// Lazy commit: the SMSC already had its deliver_sm_resp, so syncing buys
+	// nothing but a slower link.
+	_, err := e.st.UpdateLazy(id, func(r *store.Record) error {
 		for i := range r.Messages {
 			m := &r.Messages[i]
 			if m.Connector != rc.Connector || m.MessageID != rc.MessageID {

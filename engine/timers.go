@@ -4,38 +4,63 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/otpgate/otpgate/engine/store"
 )
 
-// Run starts the send workers and the timer loop and blocks until ctx is
-// done, then waits for in-flight sends to return. Pending timers live in the
-// store, so a restart resumes them.
+// Run starts the send workers, the receipt workers and the timer loop and
+// blocks until ctx is done. Then it waits for sends already started (each
+// bounded by SendTimeout) and stops the receipt workers once the queued
+// receipts are applied; connectors must stop calling SubmitReceipt before
+// Run is expected to return (the gateway unbinds after Run returns, so
+// receipts that arrive meanwhile still block on a full queue and are
+// applied). Pending timers live in the store, so a restart resumes them.
 func (e *Engine) Run(ctx context.Context) error {
 	for i := 0; i < e.cfg.Workers; i++ {
 		e.wg.Add(1)
 		go e.worker(ctx)
+	}
+	for i := range e.receipts {
+		e.rwg.Add(1)
+		go e.receiptWorker(e.receipts[i])
 	}
 	e.timerLoop(ctx)
 	e.wg.Wait()
 	return nil
 }
 
+// StopReceipts closes the receipt queues and waits for them to drain. Call
+// it after the connectors have stopped delivering receipts.
+func (e *Engine) StopReceipts() {
+	for i := range e.receipts {
+		close(e.receipts[i])
+	}
+	e.rwg.Wait()
+}
+
 // timerPoll is the longest the timer loop sleeps: it bounds how late a
 // deadline written by another path (a short ttl) is seen.
 const timerPoll = 50 * time.Millisecond
 
+// timerBatch is how many due deadlines one pass reads; timerParallel how
+// many it handles at once (each is one store update).
+const (
+	timerBatch    = 1024
+	timerParallel = 16
+)
+
 func (e *Engine) timerLoop(ctx context.Context) {
 	lastPrune := time.Now()
-	for {
-		n := e.RunDue(ctx, 1024)
+	for ctx.Err() == nil {
+		seen, handled := e.runDue(ctx, timerBatch)
 		if time.Since(lastPrune) > time.Minute {
 			e.early.prune(e.now())
 			lastPrune = time.Now()
 		}
-		if n == 1024 {
-			continue // more are due
+		if seen == timerBatch && handled > 0 {
+			continue // more are due and the last pass made progress
 		}
 		select {
 		case <-ctx.Done():
@@ -47,31 +72,58 @@ func (e *Engine) timerLoop(ctx context.Context) {
 
 // RunDue handles up to limit due deadlines and returns how many it saw.
 func (e *Engine) RunDue(ctx context.Context, limit int) int {
+	seen, _ := e.runDue(ctx, limit)
+	return seen
+}
+
+// runDue reads due deadlines and handles them, timerParallel at a time.
+// Every due deadline it sees ends up removed or moved later (or the store
+// failed), so repeated passes always make progress.
+func (e *Engine) runDue(ctx context.Context, limit int) (seen, handled int) {
 	now := e.now()
 	due, _, err := e.st.Due(now, limit)
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrClosed) {
 			e.log.Error("timers: reading deadlines failed", "err", err)
 		}
-		return 0
+		return 0, 0
 	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	sem := make(chan struct{}, timerParallel)
 	for _, d := range due {
 		if ctx.Err() != nil {
-			return len(due)
+			break
 		}
-		e.fire(d, now)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func(d store.Due) {
+			defer func() { <-sem; wg.Done() }()
+			if e.fire(d, now) {
+				mu.Lock()
+				handled++
+				mu.Unlock()
+			}
+		}(d)
 	}
-	return len(due)
+	wg.Wait()
+	return len(due), handled
 }
 
-func (e *Engine) fire(d store.Due, now time.Time) {
+// fire handles one due deadline and reports whether its key is gone or
+// moved (false only when the store failed).
+func (e *Engine) fire(d store.Due, now time.Time) bool {
 	var expired *store.Record
-	send := false
+	send, stale := false, false
 	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
-		expired, send = nil, false
+		expired, send, stale = nil, false, false
 		has := slices.ContainsFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind && x.At.Equal(d.At) })
 		if !has {
-			return store.ErrNoChange // already handled
+			// The index names a deadline the record does not have: the
+			// invariant was broken (by hand, or a bug). Drop the key so it
+			// cannot block the timers.
+			stale = true
+			return store.ErrNoChange
 		}
 		switch d.Kind {
 		case deadlineExpire:
@@ -97,13 +149,19 @@ func (e *Engine) fire(d store.Due, now time.Time) {
 		}
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		_ = e.st.DropDeadline(d)
-		return
-	}
-	if err != nil {
-		e.log.Error("timers: deadline not handled", "id", d.ID, "kind", d.Kind, "err", err)
-		return
+	switch {
+	case errors.Is(err, store.ErrNotFound) || stale:
+		return e.dropDeadline(d)
+	case errors.Is(err, store.ErrCorrupt):
+		// Its deadline can never be handled; drop it (the record stays for
+		// inspection) so it does not block the rest.
+		e.log.Error("timers: record does not decode; dropping its deadline", "id", d.ID, "kind", d.Kind, "err", err)
+		return e.dropDeadline(d)
+	case err != nil:
+		if !errors.Is(err, store.ErrClosed) {
+			e.log.Error("timers: deadline not handled; retrying", "id", d.ID, "kind", d.Kind, "err", err)
+		}
+		return false
 	}
 	if expired != nil {
 		countVerification(StatusExpired, rec)
@@ -111,4 +169,13 @@ func (e *Engine) fire(d store.Due, now time.Time) {
 	if send {
 		e.enqueue(d.ID)
 	}
+	return true
+}
+
+func (e *Engine) dropDeadline(d store.Due) bool {
+	if err := e.st.DropDeadline(d); err != nil {
+		e.log.Error("timers: dropping deadline failed", "id", d.ID, "kind", d.Kind, "err", err)
+		return false
+	}
+	return true
 }

@@ -284,7 +284,7 @@ func (c *Client) waitSession(ctx context.Context) (*session, error) {
 func (c *Client) Submit(ctx context.Context, m Message) (messageID string, err error) {
 	p, info, err := buildSubmit(m)
 	if err != nil {
-		return "", fmt.Errorf("smpp %s: %w", c.cfg.Name, err)
+		return "", fmt.Errorf("smpp %s: %w: %w", c.cfg.Name, ErrInvalidMessage, err)
 	}
 	select {
 	case <-c.stopped:

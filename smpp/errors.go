@@ -20,6 +20,11 @@ var (
 
 	// ErrClosed: Run has returned; the client sends nothing more.
 	ErrClosed = errors.New("smpp: client stopped")
+
+	// ErrInvalidMessage: the message cannot be sent as it is (empty text,
+	// an originator or destination that no SMSC would take, a text too
+	// long). Nothing was sent; retrying the same message cannot help.
+	ErrInvalidMessage = errors.New("smpp: message cannot be sent")
 )
 
 // SMPP command_status values this package acts on. pdu.Status has the rest.
@@ -111,6 +116,20 @@ func (e *StatusError) Error() string {
 func (e *StatusError) Temporary() bool {
 	switch e.Status {
 	case StatusThrottled, StatusMsgQFul, StatusSysErr:
+		return true
+	}
+	return false
+}
+
+// Permanent reports whether the SMSC refused the message itself (its
+// addresses, length, coding or flags), so that sending it again to this
+// SMSC cannot succeed. Other non-zero statuses (ESME_RSUBMITFAIL,
+// ESME_RUNKNOWNERR, vendor codes) may be passing and are not permanent.
+func (e *StatusError) Permanent() bool {
+	switch e.Status {
+	case StatusInvMsgLen, 0x06 /* RINVPRTFLG */, 0x07 /* RINVREGDLVFLG */, StatusInvSrcAdr, StatusInvDstAdr,
+		0x43 /* RINVESMCLASS */, 0x48 /* RINVSRCTON */, 0x49 /* RINVSRCNPI */, 0x50 /* RINVDSTTON */, 0x51, /* RINVDSTNPI */
+		StatusInvDCS:
 		return true
 	}
 	return false

@@ -163,22 +163,61 @@ func LoadConfig(path string) (*Config, error) {
 	return cfg, nil
 }
 
-// ParseConfig parses and validates YAML.
+// ParseConfig parses and validates YAML. ${NAME} is expanded in scalar
+// values only (not in comments or keys), after parsing, so a secret with
+// YAML syntax in it stays one value.
 func ParseConfig(raw []byte) (*Config, error) {
-	raw, err := expandEnv(raw)
-	if err != nil {
-		return nil, err
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
 	}
 	cfg := &Config{}
-	dec := yaml.NewDecoder(bytes.NewReader(raw))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) { // EOF: an empty file, all defaults
-		return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+	if len(root.Content) > 0 {
+		text := raw // decoded as written when there is nothing to expand, so error lines match the file
+		if bytes.Contains(raw, []byte("${")) {
+			if err := expandNode(&root); err != nil {
+				return nil, err
+			}
+			var err error
+			if text, err = yaml.Marshal(&root); err != nil {
+				return nil, err
+			}
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(text))
+		dec.KnownFields(true)
+		if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s", strings.TrimPrefix(err.Error(), "yaml: "))
+		}
 	}
 	if err := cfg.finish(); err != nil {
 		return nil, err
 	}
 	return cfg, nil
+}
+
+// expandNode replaces ${NAME} in every scalar value under n.
+func expandNode(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		if !strings.Contains(n.Value, "${") {
+			return nil
+		}
+		v, err := expandEnv([]byte(n.Value))
+		if err != nil {
+			return fmt.Errorf("line %d: %w", n.Line, err)
+		}
+		n.Value = string(v)
+		n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+		return nil
+	}
+	for i, c := range n.Content {
+		if n.Kind == yaml.MappingNode && i%2 == 0 {
+			continue // keys stay as written
+		}
+		if err := expandNode(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish applies defaults and validates; errors name the field.
@@ -257,6 +296,18 @@ func (c *Config) finish() error {
 	if c.Sandbox {
 		names["sandbox"] = true
 	}
+	maxSubmit := 10 * time.Second // smpp's default submit_timeout
+	for _, s := range c.SMSCs {
+		if s.SubmitTimeout.D() > maxSubmit {
+			maxSubmit = s.SubmitTimeout.D()
+		}
+	}
+	if c.SMS.SendTimeout == 0 {
+		c.SMS.SendTimeout = Duration(maxSubmit + 5*time.Second)
+	}
+	if c.SMS.SendTimeout.D() < maxSubmit+time.Second {
+		return fmt.Errorf("sms.send_timeout: %s must exceed the longest smscs[].submit_timeout (%s) by at least 1s, or a send gives up while the SMSC may still accept it", c.SMS.SendTimeout.D(), maxSubmit)
+	}
 	if len(names) == 0 {
 		return errors.New("smscs: no SMSC configured (name one, or set sandbox: true)")
 	}
@@ -280,6 +331,7 @@ func (c *Config) finish() error {
 		return err
 	}
 	ids := map[string]bool{}
+	hashes := map[[32]byte]string{}
 	for i, t := range c.Tenants {
 		at := fmt.Sprintf("tenants[%d]", i)
 		switch {
@@ -306,10 +358,19 @@ func (c *Config) finish() error {
 		default:
 			return fmt.Errorf("%s.pending_policy: %q is not one of reuse, reject, replace", at, t.PendingPolicy)
 		}
+		if c.Sandbox && t.ID == "demo" {
+			return fmt.Errorf("%s.id: \"demo\" is the sandbox's own tenant", at)
+		}
 		for j, k := range t.APIKeys {
-			if _, err := api.ParseKeyHash(k); err != nil {
+			sum, err := api.ParseKeyHash(strings.ToLower(k))
+			if err != nil {
 				return fmt.Errorf("%s.api_keys[%d]: %v", at, j, err)
 			}
+			if other, dup := hashes[sum]; dup {
+				return fmt.Errorf("%s.api_keys[%d]: the same key hash is already given to tenant %q; a key must name one tenant", at, j, other)
+			}
+			hashes[sum] = t.ID
+			c.Tenants[i].APIKeys[j] = strings.ToLower(k)
 		}
 		if err := t.Templates.Validate(at + ".templates"); err != nil {
 			return err

@@ -5,12 +5,14 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestConfigData runs testdata/configs.txt: every bad file is refused with
 // an error naming the field and the reason; good files load.
 func TestConfigData(t *testing.T) {
 	t.Setenv("TEST_SMSC_PASSWORD", "pw")
+	t.Setenv("TEST_YAMLISH", "a: b\n#c")
 	t.Setenv("OTPGATE_SERVER_KEY", "")
 	raw, err := os.ReadFile("testdata/configs.txt")
 	if err != nil {
@@ -33,6 +35,9 @@ func TestConfigData(t *testing.T) {
 		if name == "full" && cfg != nil && cfg.SMSCs[0].Password != "pw" {
 			t.Errorf("full: ${ENV} not expanded: %q", cfg.SMSCs[0].Password)
 		}
+		if name == "env-secret-with-yaml-syntax" && cfg != nil && cfg.SMSCs[0].Password != "a: b\n#c" {
+			t.Errorf("%s: secret became %q", name, cfg.SMSCs[0].Password)
+		}
 		n++
 	}
 	if n < 20 {
@@ -45,6 +50,31 @@ func TestServerKeyFromEnvironment(t *testing.T) {
 	cfg, err := ParseConfig([]byte("smscs: [{name: a, address: \"h:1\", system_id: x}]\ntenants: [{id: t, api_keys: [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"]}]\n"))
 	if err != nil || cfg.Routes.Default != "a" {
 		t.Fatalf("cfg %+v, err %v", cfg, err)
+	}
+}
+
+// TestBadTenantDefaultsStopStart: defaults that would fail every request
+// stop the start, naming the field.
+func TestBadTenantDefaultsStopStart(t *testing.T) {
+	for _, c := range []struct{ tenant, want string }{
+		{`sender_id: "Acme Company Ltd"`, "tenants.acme.sender_id"},
+		{`template: nosuch`, `tenants.acme.template: no template named "nosuch"`},
+		{`brand: "` + strings.Repeat("b", 40) + `"`, "tenants.acme.brand"},
+		{`templates: {default: {en: "{code} ` + strings.Repeat("long ", 40) + `"}}`, "more than one SMS"},
+	} {
+		cfg, err := ParseConfig([]byte("sandbox: true\ntenants: [{id: acme, api_keys: [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"], " + c.tenant + "}]\n"))
+		if err != nil {
+			t.Fatalf("%s: config: %v", c.tenant, err)
+		}
+		cfg.DataDir, cfg.HTTP.Listen = t.TempDir(), "127.0.0.1:0"
+		g, err := startGateway(cfg, quietLog())
+		if err == nil {
+			g.Shutdown(ctxTimeout(t, 5*time.Second))
+			t.Fatalf("%s: started", c.tenant)
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.tenant, err, c.want)
+		}
 	}
 }
 

@@ -104,27 +104,46 @@ func (s smppSender) Send(ctx context.Context, m engine.Outbound) (string, error)
 	return id, nil
 }
 
-// permanentError marks an SMPP failure that retrying on the same SMSC
-// cannot mend (a refused destination, a text too long).
-type permanentError struct{ error }
+// sendError is an SMPP failure as the engine sees it: a stable reason a
+// tenant may read (never the raw error, which can name SMSC addresses), and
+// whether retrying on the same SMSC can help.
+type sendError struct {
+	err       error
+	reason    string
+	permanent bool
+}
 
-func (p permanentError) Permanent() bool { return true }
-func (p permanentError) Unwrap() error   { return p.error }
+func (e *sendError) Error() string   { return e.err.Error() }
+func (e *sendError) Unwrap() error   { return e.err }
+func (e *sendError) Reason() string  { return e.reason }
+func (e *sendError) Permanent() bool { return e.permanent }
 
 func classify(err error) error {
 	var se *smpp.StatusError
-	if errors.Is(err, smpp.ErrTooLong) || (errors.As(err, &se) && !se.Temporary()) {
-		return permanentError{err}
+	var le *smpp.LinkError
+	switch {
+	case errors.Is(err, smpp.ErrInvalidMessage):
+		return &sendError{err, "invalid_message", true}
+	case errors.As(err, &se):
+		return &sendError{err, "smsc_rejected " + smpp.StatusName(se.Status), se.Permanent()}
+	case errors.Is(err, smpp.ErrTimeout):
+		return &sendError{err, "smsc_timeout", false}
+	case errors.As(err, &le):
+		return &sendError{err, "smsc_link_lost", false}
+	case errors.Is(err, smpp.ErrClosed):
+		return &sendError{err, "smsc_stopped", false}
+	default: // waiting for a bind or a window slot ran out of time
+		return &sendError{err, "smsc_unavailable", false}
 	}
-	return err
 }
 
 // startGateway opens everything and starts serving.
 func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	opened := g // g is nil on an error return
 	defer func() {
 		if err != nil {
-			g.abort()
+			opened.abort()
 		}
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -161,7 +180,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	var eng *engine.Engine
 	onReceipt := func(name string) func(smpp.Receipt) {
 		return func(r smpp.Receipt) {
-			eng.HandleReceipt(engine.Receipt{
+			eng.SubmitReceipt(engine.Receipt{
 				Connector: name, MessageID: r.MessageID, Delivered: r.Delivered, Final: r.Final,
 				State: r.Stat, Err: r.Err, At: r.ReceivedAt,
 			})
@@ -299,27 +318,45 @@ func (g *gateway) ready(rt *router.Router) (bool, []string) {
 // Addr is the HTTP listen address.
 func (g *gateway) Addr() string { return g.ln.Addr().String() }
 
-// Shutdown drains: HTTP stops accepting and finishes in-flight requests,
-// the engine's send workers stop, the SMPP links unbind, the store closes.
+// Shutdown drains, each phase with its own share of ctx's time: HTTP stops
+// accepting and finishes in-flight requests; the engine stops taking new
+// work and finishes sends already started; the SMPP links unbind (receipts
+// still arriving are applied); the receipt workers drain; the store closes.
+// Whatever a phase could not finish stays in the store and resumes after the
+// restart.
 func (g *gateway) Shutdown(ctx context.Context) error {
 	var errs []error
-	if err := g.srv.Shutdown(ctx); err != nil {
+	phase := func(share float64) (context.Context, context.CancelFunc) {
+		d := 30 * time.Second
+		if dl, ok := ctx.Deadline(); ok {
+			d = time.Until(dl)
+		}
+		return context.WithTimeout(ctx, time.Duration(float64(d)*share))
+	}
+	hctx, cancel := phase(0.4)
+	if err := g.srv.Shutdown(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("http: %w", err))
 	}
+	cancel()
 	g.engCancel()
+	ectx, cancel := phase(0.6)
 	select {
 	case <-g.engineDone:
-	case <-ctx.Done():
-		errs = append(errs, errors.New("engine: workers did not stop in time"))
+	case <-ectx.Done():
+		errs = append(errs, errors.New("engine: sends did not finish in time"))
 	}
+	cancel()
 	g.linkCancel()
+	lctx, cancel := phase(0.8)
 	done := make(chan struct{})
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-ctx.Done():
+		g.eng.StopReceipts()
+	case <-lctx.Done():
 		errs = append(errs, errors.New("smpp: links did not unbind in time"))
 	}
+	cancel()
 	if g.sim != nil {
 		_ = g.sim.Close()
 	}

@@ -66,6 +66,8 @@ var (
 	// without writing.
 	ErrNoChange = errors.New("no change")
 	ErrClosed   = errors.New("store closed")
+	// ErrCorrupt: a stored value does not decode.
+	ErrCorrupt = errors.New("stored record is corrupt")
 )
 
 // PendingExistsError is returned by Insert when the (tenant, number) pair
@@ -218,9 +220,11 @@ func (s *Store) pair(tenant, number string) *sync.Mutex {
 	return &s.pairs[hashIndex(len(s.pairs), tenant, number)]
 }
 
-func (s *Store) commit(b *pebble.Batch) error {
+func (s *Store) commit(b *pebble.Batch) error { return s.commitWith(b, s.wo) }
+
+func (s *Store) commitWith(b *pebble.Batch, wo *pebble.WriteOptions) error {
 	start := time.Now()
-	err := b.Commit(s.wo)
+	err := b.Commit(wo)
 	commitDuration.UpdateDuration(start)
 	commitsTotal.Inc()
 	if err != nil {
@@ -340,7 +344,7 @@ func (s *Store) load(id string) (*Record, error) {
 	}
 	r, err := decodeRecord(v)
 	if err != nil {
-		return nil, fmt.Errorf("store: record %s: %w", id, err)
+		return nil, fmt.Errorf("store: record %s: %w: %v", id, ErrCorrupt, err)
 	}
 	return r, nil
 }
@@ -353,6 +357,18 @@ func (s *Store) load(id string) (*Record, error) {
 // Invariant: every read-modify-write of a record goes through Update, so two
 // checks of one verification never interleave and attempts cannot be raced.
 func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
+	return s.update(id, fn, s.wo)
+}
+
+// UpdateLazy is Update without waiting for the WAL to reach the disk, for
+// changes whose loss in a machine crash costs little (a delivery receipt
+// the SMSC already had acknowledged). A process crash loses nothing: the
+// WAL write has reached the OS.
+func (s *Store) UpdateLazy(id string, fn func(r *Record) error) (*Record, error) {
+	return s.update(id, fn, pebble.NoSync)
+}
+
+func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOptions) (*Record, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
@@ -389,7 +405,7 @@ func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
 	if err := writeRecord(b, old, rec); err != nil {
 		return nil, err
 	}
-	if err := s.commit(b); err != nil {
+	if err := s.commitWith(b, wo); err != nil {
 		return nil, err
 	}
 	return rec, nil
