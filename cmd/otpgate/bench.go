@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ func runBenchAPI(args []string) error {
 	sync := fs.String("sync", "always", "store sync mode of the gateway this bench starts: always | batch | none")
 	smscListen := fs.String("smsc-listen", "127.0.0.1:2775", "with --url and create-check: where the bench's SMSC simulator listens (point the gateway's SMSC there)")
 	out := fs.String("out", "", "JSON report path (default bench-results/api-MODE.json)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part (gateway included when in-process) to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -93,6 +95,25 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: *workers})
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		// started after a warm-up's worth of time so the profile shows the steady state
+		go func() {
+			select {
+			case <-time.After(*warmup):
+			case <-ctx.Done():
+				return
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				fmt.Fprintln(os.Stderr, "cpuprofile:", err)
+			}
+		}()
+		defer pprof.StopCPUProfile()
 	}
 	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr}, op)
 	if err != nil {

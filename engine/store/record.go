@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -40,6 +41,19 @@ type Record struct {
 	// Deadlines are the timers of this record. The store keeps one deadline
 	// index key per entry, in the same batch as the record.
 	Deadlines []Deadline `json:"deadlines,omitempty"`
+}
+
+// clone returns a deep copy: Update hands fn a copy and keeps the original
+// to derive index changes from.
+func (r *Record) clone() *Record {
+	c := *r
+	c.Workflow = slices.Clone(r.Workflow)
+	c.CodeHash = slices.Clone(r.CodeHash)
+	c.CodeSealed = slices.Clone(r.CodeSealed)
+	c.Messages = slices.Clone(r.Messages)
+	c.Events = slices.Clone(r.Events)
+	c.Deadlines = slices.Clone(r.Deadlines)
+	return &c
 }
 
 // Pending reports whether the record counts for the (tenant, number) index.

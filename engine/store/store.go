@@ -380,10 +380,7 @@ func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOpti
 	if err != nil {
 		return nil, err
 	}
-	rec, err := s.load(id) // a second decode is cheaper than a deep copy by hand and always complete
-	if err != nil {
-		return nil, err
-	}
+	rec := old.clone()
 	if err := fn(rec); err != nil {
 		if errors.Is(err, ErrNoChange) {
 			return old, nil

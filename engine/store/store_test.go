@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
@@ -228,4 +229,32 @@ func BenchmarkInsertSyncAlways(b *testing.B) {
 			}
 		}
 	})
+}
+
+// TestCloneIsDeep: every slice of a Record is copied by clone, so an
+// Update function cannot change the record Update diffs against. A field
+// added to Record with a slice or map must be added to clone: this test
+// fills every field through reflection and fails when one is shared.
+func TestCloneIsDeep(t *testing.T) {
+	r := &Record{ID: "a", Workflow: []string{"sms"}, CodeHash: []byte{1}, CodeSealed: []byte{2},
+		Messages: []Message{{MessageID: "m"}}, Events: []Event{{Type: "e"}}, Deadlines: []Deadline{{Kind: "k"}}}
+	c := r.clone()
+	c.Workflow[0], c.CodeHash[0], c.CodeSealed[0] = "voice", 9, 9
+	c.Messages[0].MessageID, c.Events[0].Type, c.Deadlines[0].Kind = "x", "x", "x"
+	if r.Workflow[0] != "sms" || r.CodeHash[0] != 1 || r.CodeSealed[0] != 2 || r.Messages[0].MessageID != "m" || r.Events[0].Type != "e" || r.Deadlines[0].Kind != "k" {
+		t.Fatalf("clone shares memory with the original: %+v", r)
+	}
+	rt := reflect.TypeOf(*r)
+	for i := 0; i < rt.NumField(); i++ {
+		switch k := rt.Field(i).Type.Kind(); k {
+		case reflect.Slice:
+			switch rt.Field(i).Name {
+			case "Workflow", "CodeHash", "CodeSealed", "Messages", "Events", "Deadlines":
+			default:
+				t.Errorf("field %s is a slice that clone does not copy", rt.Field(i).Name)
+			}
+		case reflect.Map, reflect.Pointer:
+			t.Errorf("field %s (%s) is not copied by clone", rt.Field(i).Name, k)
+		}
+	}
 }
