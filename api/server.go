@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -31,11 +32,12 @@ import (
 
 // Verifier is what the API needs of the engine.
 type Verifier interface {
-	Create(ctx context.Context, req engine.CreateRequest) (*engine.View, bool, error)
+	Create(ctx context.Context, req engine.CreateRequest) (*engine.Created, error)
 	Check(ctx context.Context, tenant, id, code string) (engine.CheckResult, error)
 	Get(ctx context.Context, tenant, id string) (*engine.View, error)
 	Cancel(ctx context.Context, tenant, id string) (*engine.View, error)
 	Next(ctx context.Context, tenant, id string) (*engine.View, error)
+	DeadLetters(tenant string, limit int) ([]engine.DeadLetter, error)
 }
 
 // Inbox lists what a sandbox simulator received for a number, newest first.
@@ -55,15 +57,23 @@ type Config struct {
 	Ready func() (bool, []string)
 	// MaxBodyBytes bounds a request body. Default 16 KiB.
 	MaxBodyBytes int
-	Logger       *slog.Logger
+	// AdminKeys are the hashes of the admin API keys ("sha256:<hex>"), for
+	// /admin/…; without any, /admin/… does not exist.
+	AdminKeys []string
+	// Rates are the tenants' request rates (token buckets); a tenant not
+	// listed is not limited.
+	Rates  map[string]Rate
+	Logger *slog.Logger
 }
 
 // Server is the HTTP API.
 type Server struct {
-	cfg  Config
-	keys map[uint64][]keyEntry // by the first 8 bytes of the key hash
-	log  *slog.Logger
-	srv  *fasthttp.Server
+	cfg     Config
+	keys    map[uint64][]keyEntry // by the first 8 bytes of the key hash
+	admin   map[uint64][]keyEntry
+	buckets map[string]*bucket
+	log     *slog.Logger
+	srv     *fasthttp.Server
 }
 
 type keyEntry struct {
@@ -82,7 +92,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, keys: map[uint64][]keyEntry{}, log: cfg.Logger}
+	s := &Server{cfg: cfg, keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*bucket{}, log: cfg.Logger}
 	for h, tenant := range cfg.Keys {
 		sum, err := ParseKeyHash(h)
 		if err != nil {
@@ -90,6 +100,19 @@ func New(cfg Config) (*Server, error) {
 		}
 		k := binary.BigEndian.Uint64(sum[:8])
 		s.keys[k] = append(s.keys[k], keyEntry{sum, tenant})
+	}
+	for _, h := range cfg.AdminKeys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return nil, fmt.Errorf("api: admin key: %w", err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		s.admin[k] = append(s.admin[k], keyEntry{sum, "admin"})
+	}
+	for tenant, r := range cfg.Rates {
+		if r.PerSecond > 0 {
+			s.buckets[tenant] = newBucket(r)
+		}
 	}
 	r := router.New()
 	r.POST("/v1/verifications", s.wrap("create", s.auth(s.create)))
@@ -99,6 +122,9 @@ func New(cfg Config) (*Server, error) {
 	r.POST("/v1/verifications/{id}/next", s.wrap("next", s.auth(s.next)))
 	if cfg.Sandbox != nil {
 		r.GET("/v1/sandbox/messages", s.wrap("sandbox_messages", s.auth(s.sandboxMessages)))
+	}
+	if len(s.admin) > 0 {
+		r.GET("/admin/webhooks/dead", s.wrap("admin_dead_letters", s.adminAuth(s.deadLetters)))
 	}
 	r.GET("/healthz", s.wrap("healthz", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, 200, map[string]string{"status": "ok"}) }))
 	r.GET("/readyz", s.wrap("readyz", s.readyz))
@@ -173,9 +199,11 @@ func HashKey(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func (s *Server) tenantFor(key []byte) (string, bool) {
+func (s *Server) tenantFor(key []byte) (string, bool) { return lookupKey(s.keys, key) }
+
+func lookupKey(keys map[uint64][]keyEntry, key []byte) (string, bool) {
 	sum := sha256.Sum256(key)
-	for _, e := range s.keys[binary.BigEndian.Uint64(sum[:8])] {
+	for _, e := range keys[binary.BigEndian.Uint64(sum[:8])] {
 		if subtle.ConstantTimeCompare(sum[:], e.hash[:]) == 1 {
 			return e.tenant, true
 		}
@@ -208,8 +236,56 @@ func (s *Server) auth(h handler) fasthttp.RequestHandler {
 			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "the API key is not valid")
 			return
 		}
+		if b := s.buckets[tenant]; b != nil {
+			if ok, wait := b.take(time.Now()); !ok {
+				writeLimited(ctx, "tenant_rate_limit", wait, "the tenant's requests per second are used up")
+				return
+			}
+		}
 		h(ctx, tenant)
 	}
+}
+
+// adminAuth admits the admin keys only.
+func (s *Server) adminAuth(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		authz := ctx.Request.Header.Peek("Authorization")
+		if len(authz) <= 7 || !bytes.EqualFold(authz[:7], []byte("Bearer ")) {
+			writeProblem(ctx, 401, "missing_api_key", "Authorization", "send Authorization: Bearer <admin key>")
+			return
+		}
+		if _, ok := lookupKey(s.admin, bytes.TrimSpace(authz[7:])); !ok {
+			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "not an admin key")
+			return
+		}
+		h(ctx)
+	}
+}
+
+// writeLimited answers 429 with Retry-After in whole seconds, rounded up.
+func writeLimited(ctx *fasthttp.RequestCtx, code string, wait time.Duration, detail string) {
+	secs := int64((wait + time.Second - 1) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	writeProblem(ctx, 429, code, "", detail)
+	ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+func (s *Server) deadLetters(ctx *fasthttp.RequestCtx) {
+	limit := 100
+	if v := ctx.QueryArgs().GetUintOrZero("limit"); v > 0 && v <= 1000 {
+		limit = v
+	}
+	dl, err := s.cfg.Engine.DeadLetters(string(ctx.QueryArgs().Peek("tenant")), limit)
+	if err != nil {
+		s.engineError(ctx, err)
+		return
+	}
+	if dl == nil {
+		dl = []engine.DeadLetter{}
+	}
+	writeJSON(ctx, 200, map[string]any{"dead_letters": dl})
 }
 
 // wrap counts and times a request by endpoint and status.
@@ -288,7 +364,13 @@ func jsonKind(k string) string {
 func (s *Server) engineError(ctx *fasthttp.RequestCtx, err error) {
 	var fe *engine.FieldError
 	var ce *engine.ConcurrentError
+	var le *engine.LimitError
+	var ie *engine.IdempotencyError
 	switch {
+	case errors.As(err, &le):
+		writeLimited(ctx, le.Code, le.RetryAfter, le.Detail)
+	case errors.As(err, &ie):
+		writeProblem(ctx, 409, "idempotency_key_reused", "Idempotency-Key", ie.Error())
 	case errors.As(err, &fe):
 		writeProblem(ctx, 422, fe.Code, fe.Field, fe.Detail)
 	case errors.As(err, &ce):
@@ -357,14 +439,21 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
 			*dst = d
 		}
 	}
-	v, reused, err := s.cfg.Engine.Create(ctx, er)
+	if key := ctx.Request.Header.Peek("Idempotency-Key"); len(key) > 0 {
+		sum := sha256.Sum256(ctx.PostBody())
+		er.IdempotencyKey, er.BodyHash = string(key), sum[:]
+	}
+	c, err := s.cfg.Engine.Create(ctx, er)
 	if err != nil {
 		s.engineError(ctx, err)
 		return
 	}
+	if c.Replayed {
+		ctx.Response.Header.Set("Idempotent-Replayed", "true")
+	}
 	writeJSON(ctx, 202, CreateResponse{
-		ID: v.ID, Status: v.Status, Number: v.Number, Country: v.Country, Workflow: v.Workflow,
-		ExpiresAt: v.ExpiresAt, MaxAttempts: v.MaxAttempts, Reused: reused,
+		ID: c.ID, Status: c.Status, Number: c.Number, Country: c.Country, Workflow: c.Workflow,
+		ExpiresAt: c.ExpiresAt, MaxAttempts: c.MaxAttempts, Reused: c.Reused,
 	})
 }
 

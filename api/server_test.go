@@ -22,12 +22,15 @@ type fakeEngine struct {
 	got    engine.CreateRequest
 }
 
-func (f *fakeEngine) Create(ctx context.Context, r engine.CreateRequest) (*engine.View, bool, error) {
+func (f *fakeEngine) Create(ctx context.Context, r engine.CreateRequest) (*engine.Created, error) {
 	f.got = r
 	if f.err != nil {
-		return nil, false, f.err
+		return nil, f.err
 	}
-	return &engine.View{ID: "id", Status: "pending", Number: r.Number, MaxAttempts: 5}, false, nil
+	return &engine.Created{ID: "id", Status: "pending", Number: r.Number, MaxAttempts: 5}, nil
+}
+func (f *fakeEngine) DeadLetters(tenant string, limit int) ([]engine.DeadLetter, error) {
+	return nil, f.err
 }
 func (f *fakeEngine) Check(ctx context.Context, tenant, id, code string) (engine.CheckResult, error) {
 	f.tenant = tenant
@@ -83,6 +86,8 @@ func TestEngineErrorsMap(t *testing.T) {
 		{engine.ErrNotPending, 409, "not_pending"},
 		{engine.ErrNoNextStep, 409, "no_next_step"},
 		{errors.New("store: commit: disk full"), 503, "unavailable"},
+		{&engine.LimitError{Code: "number_send_limit", RetryAfter: 1500 * time.Millisecond}, 429, "number_send_limit"},
+		{&engine.IdempotencyError{Key: "k"}, 409, "idempotency_key_reused"},
 	} {
 		f := &fakeEngine{err: c.err}
 		cl := serve(t, f)

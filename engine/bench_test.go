@@ -49,7 +49,7 @@ func BenchmarkCreate(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					num := fmt.Sprintf("+39347%07d", n.Add(1))
-					if _, _, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
+					if _, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -64,7 +64,7 @@ func BenchmarkCheckWrong(b *testing.B) {
 	e, _ := benchEngine(b, store.SyncNone)
 	ids := make([]string, 1000)
 	for i := range ids {
-		v, _, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), MaxAttempts: 10})
+		v, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), MaxAttempts: 10})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -176,8 +176,9 @@ func (e *Engine) sendFailed(id string, mi int, connector string, cause error, pe
 		}
 		m.State, m.DoneAt = MsgFailed, now
 		r.Events = append(r.Events, store.Event{At: now, Type: "send_failed", Channel: m.Channel, Connector: connector, Detail: why})
+		e.notify(r, "message.failed", now, m, why)
 		if r.Step+1 >= len(r.Workflow) {
-			endRecord(r, StatusFailed, now, "every channel failed")
+			e.end(r, StatusFailed, now, "every channel failed")
 			becameFailed = true
 		}
 		return nil

@@ -9,10 +9,15 @@
 package engine
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -91,6 +96,15 @@ type Store interface {
 	MessageOwner(connector, msgID string) (string, bool, error)
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
 	DropDeadline(d store.Due) error
+	InsertWith(rec *store.Record, extra ...store.Keyed) error
+	Hook(id string, seq uint32) (*store.Hook, error)
+	DeadHooks(tenant string, limit int) ([]store.Hook, error)
+	GetKeyed(name string, now time.Time) ([]byte, bool, error)
+	PutKeyed(k store.Keyed) error
+	Bump(name string, now time.Time, window time.Duration, max int) (bool, time.Duration, error)
+	ExpireKeyed(now time.Time, limit int) (int, error)
+	Purge(id string) error
+	PurgeDead(before time.Time) error
 }
 
 // Tenant holds one tenant's defaults. Zero fields take the engine's defaults.
@@ -107,6 +121,10 @@ type Tenant struct {
 	Workflow      []string      // default ["sms"]
 	PendingPolicy string        // reuse (default), reject, replace
 	Templates     Templates     // tenant's own templates, searched before the config's
+	// CallbackURL receives the tenant's webhooks when a request names none.
+	CallbackURL string
+	// WebhookSecret signs the tenant's webhooks; a callback needs one.
+	WebhookSecret string
 }
 
 // Config configures an engine.
@@ -143,20 +161,60 @@ type Config struct {
 	Logger  *slog.Logger
 	Now     func() time.Time // for tests; default time.Now
 	Phone   *phone.Validator
+	// Webhooks configures webhook delivery.
+	Webhooks WebhookConfig
+	// Retention: how long an ended verification (and a dead letter) is
+	// kept before it is deleted. Default 7 days.
+	Retention time.Duration
+	// Limits against abuse; see Limits.
+	Limits Limits
 }
+
+// Window is "at most Max in any Per".
+type Window struct {
+	Max int
+	Per time.Duration
+}
+
+// Limits protect numbers. Counts are kept in the store, so they hold across
+// restarts. A zero Max takes the default; a negative Max disables the limit.
+type Limits struct {
+	// NumberSends: messages sent to one number, all tenants together.
+	// Default 5 per 10 minutes.
+	NumberSends Window
+	// NumberChecks: checks of verifications of one number. Default 15 per
+	// 10 minutes (with 5 attempts per verification, three verifications'
+	// worth).
+	NumberChecks Window
+}
+
+// LimitError: a limit refused the request; RetryAfter says when it will not.
+type LimitError struct {
+	Code       string // number_send_limit, number_check_limit
+	RetryAfter time.Duration
+	Detail     string
+}
+
+func (e *LimitError) Error() string { return e.Detail }
 
 // Engine runs verifications. Safe for concurrent use.
 type Engine struct {
-	cfg    Config
-	sec    *secrets
-	st     Store
-	log    *slog.Logger
-	now    func() time.Time
-	phone  *phone.Validator
-	queue  chan string
-	inflMu sync.Mutex
-	infl   map[string]bool // ids whose send is in progress
-	early  *earlyReceipts
+	cfg       Config
+	sec       *secrets
+	st        Store
+	log       *slog.Logger
+	now       func() time.Time
+	phone     *phone.Validator
+	queue     chan string
+	inflMu    sync.Mutex
+	infl      map[string]bool // ids whose send is in progress
+	early     *earlyReceipts
+	hookQueue chan string
+	hooks     interface {
+		Hook(id string, seq uint32) (*store.Hook, error)
+	}
+	httpc  *http.Client
+	idemMu [64]sync.Mutex // serializes requests with one idempotency key
 	// receipts feeds the receipt workers (see SubmitReceipt).
 	receipts [receiptWorkers]chan Receipt
 	rwg      sync.WaitGroup
@@ -194,6 +252,21 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.MaxSendTries <= 0 {
 		cfg.MaxSendTries = 8
 	}
+	cfg.Webhooks.defaults()
+	if cfg.Retention <= 0 {
+		cfg.Retention = 7 * 24 * time.Hour
+	}
+	if cfg.Limits.NumberSends.Max == 0 {
+		cfg.Limits.NumberSends = Window{Max: 5, Per: 10 * time.Minute}
+	}
+	if cfg.Limits.NumberChecks.Max == 0 {
+		cfg.Limits.NumberChecks = Window{Max: 15, Per: 10 * time.Minute}
+	}
+	for _, w := range []Window{cfg.Limits.NumberSends, cfg.Limits.NumberChecks} {
+		if w.Max > 0 && w.Per <= 0 {
+			return nil, errors.New("engine: a limit with a count needs a positive window")
+		}
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -216,9 +289,15 @@ func New(cfg Config) (*Engine, error) {
 	}
 	e := &Engine{
 		cfg: cfg, sec: sec, st: cfg.Store, log: cfg.Logger, now: cfg.Now, phone: cfg.Phone,
-		queue: make(chan string, 65536),
-		infl:  make(map[string]bool),
-		early: newEarlyReceipts(100000, 2*time.Minute),
+		queue:     make(chan string, 65536),
+		infl:      make(map[string]bool),
+		early:     newEarlyReceipts(100000, 2*time.Minute),
+		hookQueue: make(chan string, 65536),
+		hooks:     cfg.Store,
+		httpc:     cfg.Webhooks.Client,
+	}
+	if e.httpc == nil {
+		e.httpc = newWebhookClient(cfg.Webhooks)
 	}
 	for i := range e.receipts {
 		e.receipts[i] = make(chan Receipt, 256)
@@ -269,6 +348,10 @@ type CreateRequest struct {
 	MaxAttempts int
 	Template    string
 	CallbackURL string
+	// IdempotencyKey and BodyHash (a hash of the request as the client
+	// sent it) make a retried request safe; see Create.
+	IdempotencyKey string
+	BodyHash       []byte
 	// NextEventWait: time without a successful check before the next
 	// workflow step starts (10s..1h; default 5m). Stored now; used once a
 	// workflow has more than one step.
@@ -283,23 +366,123 @@ func (e *Engine) tenant(id string) (*Tenant, error) {
 	return t, nil
 }
 
+// Created is the answer to a create: what the API returns with its 202.
+type Created struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Number      string    `json:"number"`
+	Country     string    `json:"country"`
+	Workflow    []string  `json:"workflow"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	MaxAttempts int       `json:"max_attempts"`
+	// Reused: a pending verification of the number was returned (policy reuse).
+	Reused bool `json:"reused,omitempty"`
+	// Replayed: the answer to an earlier request with the same idempotency
+	// key (not stored).
+	Replayed bool `json:"-"`
+}
+
+func createdFrom(r *store.Record, reused bool) *Created {
+	return &Created{ID: r.ID, Status: r.Status, Number: r.Number, Country: r.Country, Workflow: r.Workflow,
+		ExpiresAt: r.ExpiresAt, MaxAttempts: r.MaxAttempts, Reused: reused}
+}
+
+// IdempotencyTTL is how long an idempotency key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// IdempotencyError: the key was used before with another request body.
+type IdempotencyError struct{ Key string }
+
+func (e *IdempotencyError) Error() string {
+	return fmt.Sprintf("idempotency key %q was used with another request", e.Key)
+}
+
+type idemEntry struct {
+	Hash    []byte  `json:"hash"`
+	Created Created `json:"created"`
+}
+
 // Create validates req, makes the code, durably stores the verification
+// and queues its first message; it never returns the code. With a pending
+// verification for the same number the tenant's policy decides: the pending
+// one is returned (Reused), a *ConcurrentError, or the old one is canceled.
+// With req.IdempotencyKey, a repeat of a request (same key and body hash)
+// within IdempotencyTTL returns the first answer and sends nothing, also
+// after a restart; the same key with another body is an *IdempotencyError.
+func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Created, error) {
+	t, err := e.tenant(req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if req.IdempotencyKey == "" {
+		return e.create(ctx, req, t, nil)
+	}
+	if len(req.IdempotencyKey) > 255 {
+		return nil, fieldErr("Idempotency-Key", "longer than 255 bytes")
+	}
+	name := "i\x00" + t.ID + "\x00" + req.IdempotencyKey
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	mu := &e.idemMu[h.Sum32()%uint32(len(e.idemMu))]
+	mu.Lock()
+	defer mu.Unlock()
+	now := e.now()
+	if raw, ok, err := e.st.GetKeyed(name, now); err != nil {
+		return nil, err
+	} else if ok {
+		var ent idemEntry
+		if err := json.Unmarshal(raw, &ent); err != nil {
+			return nil, fmt.Errorf("engine: idempotency entry: %w", err)
+		}
+		if !bytes.Equal(ent.Hash, req.BodyHash) {
+			return nil, &IdempotencyError{Key: req.IdempotencyKey}
+		}
+		c := ent.Created
+		c.Replayed = true
+		return &c, nil
+	}
+	k := &store.Keyed{Name: name, Expires: now.Add(IdempotencyTTL)}
+	c, err := e.create(ctx, req, t, k)
+	if err != nil {
+		return nil, err
+	}
+	if c.Reused { // nothing was inserted: remember the answer on its own
+		v, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *c})
+		if err := e.st.PutKeyed(store.Keyed{Name: name, Value: v, Expires: now.Add(IdempotencyTTL)}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// limit counts one event under name against w; a refusal is a *LimitError.
+func (e *Engine) limit(name string, w Window, code, what string) error {
+	if w.Max < 0 {
+		return nil
+	}
+	ok, retry, err := e.st.Bump(name, e.now(), w.Per, w.Max)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &LimitError{Code: code, RetryAfter: retry, Detail: fmt.Sprintf("at most %d %s in %s", w.Max, what, w.Per)}
+	}
+	return nil
+}
+
+// create validates req, makes the code, durably stores the verification
 // and queues its first message. It returns the stored record (never the
 // code). With a pending verification for the same number the tenant's
 // policy decides: the pending one is returned (reused=true), a
 // *ConcurrentError, or the old one is canceled.
-func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused bool, err error) {
-	t, err := e.tenant(req.Tenant)
-	if err != nil {
-		return nil, false, err
-	}
+func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem *store.Keyed) (*Created, error) {
 	num, err := e.phone.Parse(req.Number, req.Country)
 	if err != nil {
 		var pe *phone.Error
 		if errors.As(err, &pe) {
-			return nil, false, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
+			return nil, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
 		}
-		return nil, false, err
+		return nil, err
 	}
 	// workflow
 	wf := t.Workflow
@@ -308,14 +491,14 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 	}
 	switch {
 	case req.Channel != "" && len(req.Workflow) > 0:
-		return nil, false, fieldErr("channel", "give channel or workflow, not both")
+		return nil, fieldErr("channel", "give channel or workflow, not both")
 	case req.Channel != "":
 		wf = []string{req.Channel}
 	case len(req.Workflow) > 0:
 		wf = req.Workflow
 	}
 	if len(wf) > 5 {
-		return nil, false, fieldErr("workflow", "at most 5 steps")
+		return nil, fieldErr("workflow", "at most 5 steps")
 	}
 	for _, ch := range wf {
 		field := "workflow"
@@ -323,20 +506,20 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 			field = "channel"
 		}
 		if ch != ChannelSMS && ch != ChannelVoice {
-			return nil, false, fieldErr(field, "%q is not a channel (sms, voice)", ch)
+			return nil, fieldErr(field, "%q is not a channel (sms, voice)", ch)
 		}
 		if !e.cfg.Channels[ch] {
-			return nil, false, &FieldError{Field: field, Code: "channel_unavailable", Detail: fmt.Sprintf("channel %q is not available on this gateway", ch)}
+			return nil, &FieldError{Field: field, Code: "channel_unavailable", Detail: fmt.Sprintf("channel %q is not available on this gateway", ch)}
 		}
 	}
 	// code
 	codeLen := firstInt(req.CodeLength, t.CodeLength, 6)
 	if codeLen < MinCodeLength || codeLen > MaxCodeLength {
-		return nil, false, fieldErr("code_length", "%d is outside %d..%d", codeLen, MinCodeLength, MaxCodeLength)
+		return nil, fieldErr("code_length", "%d is outside %d..%d", codeLen, MinCodeLength, MaxCodeLength)
 	}
 	codeType := firstStr(req.CodeType, t.CodeType, CodeNumeric)
 	if _, ok := alphabet(codeType); !ok {
-		return nil, false, fieldErr("code_type", "%q is not one of numeric, alpha, alphanumeric", codeType)
+		return nil, fieldErr("code_type", "%q is not one of numeric, alpha, alphanumeric", codeType)
 	}
 	ttl := req.TTL
 	if ttl == 0 {
@@ -346,25 +529,31 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		ttl = 10 * time.Minute
 	}
 	if ttl < 30*time.Second || ttl > 24*time.Hour {
-		return nil, false, fieldErr("ttl", "%d seconds is outside 30..86400", int(ttl.Seconds()))
+		return nil, fieldErr("ttl", "%d seconds is outside 30..86400", int(ttl.Seconds()))
 	}
 	if req.NextEventWait != 0 && (req.NextEventWait < 10*time.Second || req.NextEventWait > time.Hour) {
-		return nil, false, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
+		return nil, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
 	}
-	if len(req.CallbackURL) > 2048 || (req.CallbackURL != "" && !strings.HasPrefix(req.CallbackURL, "https://") && !strings.HasPrefix(req.CallbackURL, "http://")) {
-		return nil, false, fieldErr("callback_url", "must be an http or https URL of at most 2048 bytes")
+	callback := firstStr(req.CallbackURL, t.CallbackURL)
+	if req.CallbackURL != "" {
+		if err := checkCallbackURL(req.CallbackURL, e.cfg.Webhooks); err != nil {
+			return nil, fieldErr("callback_url", "%v", err)
+		}
+		if t.WebhookSecret == "" {
+			return nil, fieldErr("callback_url", "the tenant has no webhook_secret to sign webhooks with")
+		}
 	}
 	maxAtt := firstInt(req.MaxAttempts, t.MaxAttempts, 5)
 	if maxAtt < 1 || maxAtt > 10 {
-		return nil, false, fieldErr("max_attempts", "%d is outside 1..10", maxAtt)
+		return nil, fieldErr("max_attempts", "%d is outside 1..10", maxAtt)
 	}
 	brand := firstStr(req.Brand, t.Brand, t.ID)
 	if len(brand) > 32 {
-		return nil, false, fieldErr("brand", "longer than 32 bytes")
+		return nil, fieldErr("brand", "longer than 32 bytes")
 	}
 	sender := firstStr(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
 	if err := checkSenderID(sender); err != nil {
-		return nil, false, fieldErr("sender_id", "%v", err)
+		return nil, fieldErr("sender_id", "%v", err)
 	}
 	locale := req.Locale
 	if locale == "" {
@@ -374,29 +563,46 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		locale = firstStr(t.Locale, "en")
 	}
 	if len(locale) > 16 {
-		return nil, false, fieldErr("locale", "longer than 16 bytes")
+		return nil, fieldErr("locale", "longer than 16 bytes")
 	}
 	text, err := e.template(t, req.Template, locale)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	filled := fill(text, brand, int((ttl+time.Minute-1)/time.Minute))
 	if e.cfg.CheckText != nil {
 		if err := e.cfg.CheckText(render(filled, strings.Repeat("0", codeLen))); err != nil {
-			return nil, false, fieldErr("template", "%v", err)
+			return nil, fieldErr("template", "%v", err)
 		}
 	}
 	if wf[0] == ChannelSMS {
 		if _, ok := e.cfg.Router.Route(num.E164); !ok {
-			return nil, false, &FieldError{Field: "number", Code: "no_route", Detail: "no SMS route for " + num.E164}
+			return nil, &FieldError{Field: "number", Code: "no_route", Detail: "no SMS route for " + num.E164}
 		}
 	}
 
-	// pending policy
+	// pending policy: a reuse sends nothing, so it is answered before the
+	// send limit counts.
 	policy := firstStr(t.PendingPolicy, PolicyReuse)
+	if policy == PolicyReuse {
+		if pid, ok, err := e.st.PendingID(t.ID, num.E164); err != nil {
+			return nil, err
+		} else if ok {
+			if expired, err := e.expireIfDue(pid); err != nil {
+				return nil, err
+			} else if !expired {
+				if old, err := e.st.Get(pid); err == nil && old.Status == StatusPending {
+					return createdFrom(old, true), nil
+				}
+			}
+		}
+	}
+	if err := e.limit("s\x00"+num.E164, e.cfg.Limits.NumberSends, "number_send_limit", "messages to this number"); err != nil {
+		return nil, err
+	}
 	code, err := generateCode(codeLen, codeType)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	now := e.now()
 	id := ids.New()
@@ -405,7 +611,7 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		Status: StatusPending, Workflow: wf, MaxAttempts: maxAtt,
 		CodeLength: codeLen, CodeType: codeType,
 		CodeHash: e.sec.hash(id, code), CodeSealed: e.sec.seal(id, code),
-		Template: filled, SenderID: sender, Locale: locale, CallbackURL: req.CallbackURL,
+		Template: filled, SenderID: sender, Locale: locale, CallbackURL: callback,
 		NextEventWait: req.NextEventWait,
 		CreatedAt:     now, ExpiresAt: now.Add(ttl), UpdatedAt: now,
 		Messages: []store.Message{{Channel: wf[0], State: MsgQueued, QueuedAt: now}},
@@ -416,27 +622,32 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 		},
 	}
 	for try := 0; ; try++ {
-		err = e.st.Insert(rec)
+		if idem != nil {
+			ent, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *createdFrom(rec, false)})
+			err = e.st.InsertWith(rec, store.Keyed{Name: idem.Name, Value: ent, Expires: idem.Expires})
+		} else {
+			err = e.st.Insert(rec)
+		}
 		var pe *store.PendingExistsError
 		if !errors.As(err, &pe) {
 			break
 		}
 		if try > 3 {
-			return nil, false, fmt.Errorf("engine: pending verification %s keeps coming back", pe.ID)
+			return nil, fmt.Errorf("engine: pending verification %s keeps coming back", pe.ID)
 		}
 		// One whose ttl has passed but whose timer has not run yet is
 		// expired now rather than reused or blocking.
 		if expired, xerr := e.expireIfDue(pe.ID); xerr != nil {
-			return nil, false, xerr
+			return nil, xerr
 		} else if expired {
 			continue
 		}
 		switch policy {
 		case PolicyReject:
-			return nil, false, &ConcurrentError{ID: pe.ID}
+			return nil, &ConcurrentError{ID: pe.ID}
 		case PolicyReplace:
 			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+id); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
-				return nil, false, cerr
+				return nil, cerr
 			}
 			continue
 		default: // reuse
@@ -445,17 +656,17 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (v *View, reused
 				if errors.Is(gerr, store.ErrNotFound) {
 					continue
 				}
-				return nil, false, gerr
+				return nil, gerr
 			}
-			return e.view(old), true, nil
+			return createdFrom(old, true), nil
 		}
 	}
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	countVerification("created", rec)
 	e.enqueue(id)
-	return e.view(rec), false, nil
+	return createdFrom(rec, false), nil
 }
 
 func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
@@ -494,6 +705,14 @@ func validateTenant(cfg Config, t *Tenant) error {
 	}
 	if len(t.Locale) > 16 {
 		return fmt.Errorf("locale: longer than 16 bytes")
+	}
+	if t.CallbackURL != "" {
+		if err := checkCallbackURL(t.CallbackURL, cfg.Webhooks); err != nil {
+			return fmt.Errorf("callback_url: %w", err)
+		}
+		if t.WebhookSecret == "" {
+			return fmt.Errorf("webhook_secret: required with a callback_url")
+		}
 	}
 	name := firstStr(t.Template, DefaultTemplateName)
 	sets := []Templates{t.Templates, cfg.Templates, BuiltinTemplates}
@@ -579,6 +798,16 @@ type CheckResult struct {
 func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResult, error) {
 	var res CheckResult
 	code = normalizeCode(code)
+	cur, err := e.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && cur.Tenant != tenant) {
+		return CheckResult{}, ErrNotFound
+	}
+	if err != nil {
+		return CheckResult{}, err
+	}
+	if err := e.limit("c\x00"+cur.Number, e.cfg.Limits.NumberChecks, "number_check_limit", "checks for this number"); err != nil {
+		return CheckResult{}, err
+	}
 	now := e.now()
 	var became string
 	rec, err := e.st.Update(id, func(r *store.Record) error {
@@ -603,12 +832,12 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 			return store.ErrNoChange
 		}
 		if !now.Before(r.ExpiresAt) {
-			endRecord(r, StatusExpired, now, "ttl passed")
+			e.end(r, StatusExpired, now, "ttl passed")
 			res.Status, res.Reason, became = StatusExpired, "expired", StatusExpired
 			return nil
 		}
 		if len(code) <= MaxCodeLength*2 && e.sec.matches(r.ID, code, r.CodeHash) {
-			endRecord(r, StatusVerified, now, "")
+			e.end(r, StatusVerified, now, "")
 			res.Status, res.Verified, became = StatusVerified, true, StatusVerified
 			res.AttemptsLeft = r.MaxAttempts - r.Attempts
 			return nil
@@ -618,7 +847,7 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 		r.Events = append(r.Events, store.Event{At: now, Type: "check_failed", Detail: fmt.Sprintf("attempt %d of %d", r.Attempts, r.MaxAttempts)})
 		res.Reason = "wrong_code"
 		if r.Attempts >= r.MaxAttempts {
-			endRecord(r, StatusFailed, now, "max attempts reached")
+			e.end(r, StatusFailed, now, "max attempts reached")
 			res.Status, res.Reason, became = StatusFailed, "max_attempts", StatusFailed
 		}
 		res.AttemptsLeft = r.MaxAttempts - r.Attempts
@@ -637,13 +866,20 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 	return res, nil
 }
 
-// endRecord moves r out of pending: wipes the sealed code and the timers.
-func endRecord(r *store.Record, status string, now time.Time, detail string) {
+// deadlinePurge removes an ended verification after the retention.
+const deadlinePurge = "purge"
+
+// end moves r out of pending (inside an Update function): it wipes the
+// sealed code, drops the pending timers (webhooks stay scheduled), schedules
+// the purge after the retention, and queues the status webhook.
+func (e *Engine) end(r *store.Record, status string, now time.Time, detail string) {
 	r.Status = status
 	r.CodeSealed = nil
-	r.Deadlines = nil
+	r.Deadlines = slices.DeleteFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind != deadlineWebhook })
+	r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Retention), Kind: deadlinePurge})
 	r.UpdatedAt = now
 	r.Events = append(r.Events, store.Event{At: now, Type: status, Detail: detail})
+	e.notify(r, "verification."+status, now, nil, detail)
 }
 
 // Get returns the verification of tenant.
@@ -686,7 +922,7 @@ func (e *Engine) expireIfDue(id string) (bool, error) {
 		if ended || now.Before(r.ExpiresAt) {
 			return store.ErrNoChange
 		}
-		endRecord(r, StatusExpired, now, "ttl passed")
+		e.end(r, StatusExpired, now, "ttl passed")
 		ended = true
 		return nil
 	})
@@ -732,7 +968,7 @@ func (e *Engine) finish(id, status, detail string) (*View, error) {
 		if r.Status != StatusPending {
 			return ErrNotPending
 		}
-		endRecord(r, status, now, detail)
+		e.end(r, status, now, detail)
 		return nil
 	})
 	if err != nil {

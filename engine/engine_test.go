@@ -52,10 +52,15 @@ type harness struct {
 	first  string // id of the first verification of the case
 	last   string
 	code   string // the code of the last verification, read from the last SMS
+	limits Limits
 }
 
 func newHarness(t *testing.T) *harness {
-	h := &harness{t: t, smsc: &fakeSMSC{}, now: time.Unix(1_800_000_000, 0)}
+	return newHarnessLimits(t, Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}})
+}
+
+func newHarnessLimits(t *testing.T, l Limits) *harness {
+	h := &harness{t: t, smsc: &fakeSMSC{}, now: time.Unix(1_800_000_000, 0), limits: l}
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Sync: store.SyncNone})
 	if err != nil {
 		t.Fatal(err)
@@ -70,6 +75,7 @@ func newHarness(t *testing.T) *harness {
 		Tenants: map[string]*Tenant{"acme": h.tenant, "other": {ID: "other"}},
 		Now:     func() time.Time { return h.now },
 		Logger:  slog.New(slog.DiscardHandler),
+		Limits:  h.limits,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -128,6 +134,22 @@ func TestLifecycleData(t *testing.T) {
 			cases++
 			continue
 		}
+		if fields[0] == "limits" { // limits sends=N/DUR checks=N/DUR: a fresh engine with these limits
+			l := Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}}
+			for k, v := range kv(fields[1:]) {
+				n, per, _ := strings.Cut(v, "/")
+				w := Window{}
+				w.Max, _ = strconv.Atoi(n)
+				w.Per, _ = time.ParseDuration(per)
+				if k == "sends" {
+					l.NumberSends = w
+				} else {
+					l.NumberChecks = w
+				}
+			}
+			h = newHarnessLimits(t, l)
+			continue
+		}
 		h.step(at, fields, strings.TrimSpace(want))
 	}
 	if cases < 10 {
@@ -176,17 +198,27 @@ func (h *harness) step(at string, fields []string, want string) {
 				req.Template = strings.ReplaceAll(v, "_", " ")
 			case "sender_id":
 				req.SenderID = v
+			case "idem":
+				req.IdempotencyKey = v
+			case "body":
+				req.BodyHash = []byte(v)
 			default:
 				t.Fatalf("%s: unknown create field %s", at, k)
 			}
 		}
-		v, reused, err := h.e.Create(ctx, req)
+		v, err := h.e.Create(ctx, req)
+		reused := err == nil && v.Reused
 		got := "ok"
 		switch {
 		case err != nil:
 			var fe *FieldError
 			var ce *ConcurrentError
+			var le *LimitError
 			switch {
+			case errors.As(err, &le):
+				got = fmt.Sprintf("error %s retry=%s", le.Code, le.RetryAfter)
+			case errors.As(err, new(*IdempotencyError)):
+				got = "error idempotency_key_reused"
 			case errors.As(err, &fe):
 				got = "error " + fe.Code + " " + fe.Field
 			case errors.As(err, &ce):
@@ -196,6 +228,8 @@ func (h *harness) step(at string, fields []string, want string) {
 			}
 		case reused:
 			got = "reused"
+		case v.Replayed:
+			got = "replayed " + map[bool]string{true: "same-id", false: "other-id"}[v.ID == h.last]
 		}
 		if want == "" {
 			want = "ok"
@@ -203,7 +237,7 @@ func (h *harness) step(at string, fields []string, want string) {
 		if strings.TrimSpace(got) != want {
 			t.Fatalf("%s: create = %q, want %q", at, got, want)
 		}
-		if err == nil && !reused {
+		if err == nil && !reused && !v.Replayed {
 			if h.first == "" {
 				h.first = v.ID
 			}
@@ -240,6 +274,13 @@ func (h *harness) step(at string, fields []string, want string) {
 			code = "ZZZZZZZZZZZZ"
 		}
 		res, err := h.e.Check(ctx, "acme", h.last, code)
+		var le *LimitError
+		if errors.As(err, &le) {
+			if got := fmt.Sprintf("error %s retry=%s", le.Code, le.RetryAfter); got != want {
+				t.Fatalf("%s: check = %q, want %q", at, got, want)
+			}
+			return
+		}
 		if err != nil {
 			t.Fatalf("%s: check: %v", at, err)
 		}
@@ -287,8 +328,18 @@ func (h *harness) step(at string, fields []string, want string) {
 		if err != nil || r.Status != fields[1] {
 			t.Fatalf("%s: status = %v %v, want %s", at, r.Status, err, fields[1])
 		}
-		if r.Status != StatusPending && (r.CodeSealed != nil || len(r.Deadlines) != 0) {
-			t.Fatalf("%s: ended record keeps a sealed code or timers", at)
+		if r.Status != StatusPending {
+			kinds := []string{}
+			for _, d := range r.Deadlines {
+				kinds = append(kinds, d.Kind)
+			}
+			if r.CodeSealed != nil || strings.Join(kinds, ",") != deadlinePurge {
+				t.Fatalf("%s: ended record keeps a sealed code (%v) or timers other than the purge: %v", at, r.CodeSealed != nil, kinds)
+			}
+		}
+	case "gone":
+		if _, err := h.st.Get(h.last); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("%s: record still there: %v", at, err)
 		}
 	case "events":
 		r, _ := h.st.Get(h.last)
@@ -307,7 +358,7 @@ func (h *harness) step(at string, fields []string, want string) {
 // TestOtherTenantSeesNothing: a tenant never sees or checks another's.
 func TestOtherTenantSeesNothing(t *testing.T) {
 	h := newHarness(t)
-	v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
+	v, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -330,7 +381,7 @@ func TestOtherTenantSeesNothing(t *testing.T) {
 // TestNoCodeInRecord: the stored record never holds the code in clear.
 func TestNoCodeInRecord(t *testing.T) {
 	h := newHarness(t)
-	v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", CodeLength: 10})
+	v, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", CodeLength: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -347,7 +398,7 @@ func TestNoCodeInRecord(t *testing.T) {
 // its submit is applied once the submit is recorded.
 func TestReceiptBeforeSubmitRecorded(t *testing.T) {
 	h := newHarness(t)
-	v, _, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
+	v, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567"})
 	h.e.HandleReceipt(Receipt{Connector: "smsc", MessageID: "m1", Delivered: true, Final: true, State: "DELIVRD"})
 	h.drain()
 	r, _ := h.st.Get(v.ID)
@@ -359,7 +410,7 @@ func TestReceiptBeforeSubmitRecorded(t *testing.T) {
 // TestConcurrentChecksNeverExceedMaxAttempts races many wrong checks.
 func TestConcurrentChecksNeverExceedMaxAttempts(t *testing.T) {
 	h := newHarness(t)
-	v, _, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", MaxAttempts: 3})
+	v, _ := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+393471234567", MaxAttempts: 3})
 	h.drain()
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -392,7 +443,7 @@ func TestTimerBacklog(t *testing.T) {
 	h := newHarness(t)
 	var last string
 	for i := 0; i < 1500; i++ {
-		v, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), TTL: time.Minute})
+		v, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), TTL: time.Minute})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -99,6 +99,7 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 			m.State, m.DoneAt = state, rc.At
 			latency = rc.At.Sub(m.SubmittedAt)
 			r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, Detail: detail})
+			e.notify(r, "message."+state, now, m, detail)
 			return nil
 		}
 		return fmt.Errorf("receipt %s/%s: no such message on %s", rc.Connector, rc.MessageID, id)

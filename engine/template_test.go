@@ -43,7 +43,7 @@ func TestLocaleFromCountry(t *testing.T) {
 	h := newHarness(t)
 	h.tenant.Template = ""
 	for num, want := range map[string]string{"+393471234567": "Il tuo codice", "+4915123456789": "Ihr acme", "+14155552671": "Your acme"} {
-		if _, _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
+		if _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: num}); err != nil {
 			t.Fatal(err)
 		}
 		h.drain()

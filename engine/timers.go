@@ -2,7 +2,9 @@ package engine
 
 import (
 	"context"
+
 	"errors"
+	"github.com/VictoriaMetrics/metrics"
 	"slices"
 	"sync"
 	"time"
@@ -25,6 +27,10 @@ func (e *Engine) Run(ctx context.Context) error {
 	for i := range e.receipts {
 		e.rwg.Add(1)
 		go e.receiptWorker(e.receipts[i])
+	}
+	for i := 0; i < e.cfg.Webhooks.Workers; i++ {
+		e.wg.Add(1)
+		go e.webhookWorker(ctx)
 	}
 	e.timerLoop(ctx)
 	e.wg.Wait()
@@ -55,8 +61,8 @@ func (e *Engine) timerLoop(ctx context.Context) {
 	lastPrune := time.Now()
 	for ctx.Err() == nil {
 		seen, handled := e.runDue(ctx, timerBatch)
-		if time.Since(lastPrune) > time.Minute {
-			e.early.prune(e.now())
+		if time.Since(lastPrune) > 10*time.Second {
+			e.housekeeping()
 			lastPrune = time.Now()
 		}
 		if seen == timerBatch && handled > 0 {
@@ -114,9 +120,9 @@ func (e *Engine) runDue(ctx context.Context, limit int) (seen, handled int) {
 // moved (false only when the store failed).
 func (e *Engine) fire(d store.Due, now time.Time) bool {
 	var expired *store.Record
-	send, stale := false, false
+	send, stale, hook, purge := false, false, false, false
 	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
-		expired, send, stale = nil, false, false
+		expired, send, stale, hook, purge = nil, false, false, false, false
 		has := slices.ContainsFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind && x.At.Equal(d.At) })
 		if !has {
 			// The index names a deadline the record does not have: the
@@ -128,7 +134,7 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 		switch d.Kind {
 		case deadlineExpire:
 			if r.Status == StatusPending && !now.Before(r.ExpiresAt) {
-				endRecord(r, StatusExpired, now, "ttl passed")
+				e.end(r, StatusExpired, now, "ttl passed")
 				expired = r
 				return nil
 			}
@@ -136,6 +142,16 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 			if r.Status == StatusPending {
 				r.Deadlines = append(r.Deadlines, store.Deadline{At: r.ExpiresAt, Kind: deadlineExpire})
 			}
+		case deadlineWebhook:
+			dropDeadlines(r, deadlineWebhook)
+			if r.HooksPending() {
+				// claim for one attempt's time; the delivery's own Update moves it
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Webhooks.Timeout + 10*time.Second), Kind: deadlineWebhook})
+				hook = true
+			}
+		case deadlinePurge:
+			purge = true
+			return store.ErrNoChange
 		case deadlineDispatch:
 			dropDeadlines(r, deadlineDispatch)
 			if r.Status == StatusPending && queuedMessage(r) >= 0 {
@@ -169,7 +185,39 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 	if send {
 		e.enqueue(d.ID)
 	}
+	if hook {
+		e.enqueueHook(d.ID)
+	}
+	if purge {
+		if err := e.st.Purge(d.ID); err != nil {
+			e.log.Error("retention: purge failed", "id", d.ID, "err", err)
+			return false
+		}
+		purged.Inc()
+	}
 	return true
+}
+
+var purged = metrics.NewCounter(`otpgate_verifications_purged_total`)
+
+// housekeeping removes expired keyed values (idempotency keys, limit
+// counters), dead letters past the retention, and stale early receipts.
+func (e *Engine) housekeeping() {
+	now := e.now()
+	e.early.prune(now)
+	for {
+		n, err := e.st.ExpireKeyed(now, 1000)
+		if err != nil {
+			e.log.Error("housekeeping: expiring keys failed", "err", err)
+			break
+		}
+		if n < 1000 {
+			break
+		}
+	}
+	if err := e.st.PurgeDead(now.Add(-e.cfg.Retention)); err != nil {
+		e.log.Error("housekeeping: purging dead letters failed", "err", err)
+	}
 }
 
 func (e *Engine) dropDeadline(d store.Due) bool {

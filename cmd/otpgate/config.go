@@ -43,6 +43,48 @@ type Config struct {
 	// Built-in "default" templates exist for en, it, fr, de, es.
 	Templates engine.Templates `yaml:"templates"`
 	Tenants   []TenantConf     `yaml:"tenants"`
+	Webhooks  WebhooksConf     `yaml:"webhooks"`
+	Limits    LimitsConf       `yaml:"limits"`
+	Admin     AdminConf        `yaml:"admin"`
+}
+
+// WebhooksConf configures webhook delivery.
+type WebhooksConf struct {
+	Timeout  Duration `yaml:"timeout"`   // one attempt; default 5s
+	MaxAge   Duration `yaml:"max_age"`   // then dead letter; default 24h
+	RetryMin Duration `yaml:"retry_min"` // back-off start; default 1s
+	RetryMax Duration `yaml:"retry_max"` // back-off cap; default 10m
+	Workers  int      `yaml:"workers"`   // deliveries at once; default 32
+	// AllowPrivate, AllowLoopback: callback URLs on private (RFC 1918, ULA)
+	// or loopback addresses. Default false (true for loopback in sandbox
+	// mode). Link-local addresses are never allowed.
+	AllowPrivate  *bool `yaml:"allow_private"`
+	AllowLoopback *bool `yaml:"allow_loopback"`
+}
+
+// LimitsConf holds the per-number limits (all tenants together).
+type LimitsConf struct {
+	NumberSends  WindowConf `yaml:"number_sends"`  // default 5 per 10m
+	NumberChecks WindowConf `yaml:"number_checks"` // default 15 per 10m
+}
+
+// WindowConf is "at most max per per"; max -1 turns the limit off.
+type WindowConf struct {
+	Max int      `yaml:"max"`
+	Per Duration `yaml:"per"`
+}
+
+// AdminConf configures /admin/….
+type AdminConf struct {
+	// APIKeys: hashes of admin keys ("sha256:…", from `otpgate key new`).
+	// Without any, /admin/… is not served.
+	APIKeys []string `yaml:"api_keys"`
+}
+
+// RateConf is a token bucket.
+type RateConf struct {
+	PerSecond float64 `yaml:"per_second"` // 0: no limit
+	Burst     int     `yaml:"burst"`      // default per_second rounded up
 }
 
 // HTTPConfig configures the API listener.
@@ -57,6 +99,9 @@ type StoreConf struct {
 	SyncInterval Duration `yaml:"sync_interval"` // WAL fsync period under batch; default 10ms
 	Shards       int      `yaml:"shards"`        // logical shards; default 256
 	CacheMB      int      `yaml:"cache_mb"`      // Pebble block cache; default 32
+	// Retention: how long ended verifications and dead-lettered webhooks
+	// are kept (for GET, audit) before they are deleted. Default 168h.
+	Retention Duration `yaml:"retention"`
 }
 
 // LogConfig configures log/slog.
@@ -109,6 +154,13 @@ type TenantConf struct {
 	Locale        string           `yaml:"locale"`         // when the number's country names none; default en
 	PendingPolicy string           `yaml:"pending_policy"` // reuse (default) | reject | replace
 	Templates     engine.Templates `yaml:"templates"`      // the tenant's own, searched first
+	// CallbackURL gets the tenant's webhooks when a request names none.
+	CallbackURL string `yaml:"callback_url"`
+	// WebhookSecret signs the tenant's webhooks (Otpgate-Signature);
+	// required for callbacks. Use ${ENV}.
+	WebhookSecret string `yaml:"webhook_secret"`
+	// RateLimit: the tenant's requests per second. Default: none.
+	RateLimit RateConf `yaml:"rate_limit"`
 }
 
 // Duration reads "10s", "5m" from YAML.
@@ -380,7 +432,45 @@ func (c *Config) finish() error {
 	if len(c.Tenants) == 0 && !c.Sandbox {
 		return errors.New("tenants: no tenant configured")
 	}
+	for i, t := range c.Tenants {
+		if t.RateLimit.PerSecond < 0 || t.RateLimit.Burst < 0 {
+			return fmt.Errorf("tenants[%d].rate_limit: negative", i)
+		}
+		if t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
+			return fmt.Errorf("tenants[%d].webhook_secret: shorter than 16 characters", i)
+		}
+	}
+	if c.Store.Retention == 0 {
+		c.Store.Retention = Duration(168 * time.Hour)
+	}
+	if c.Store.Retention.D() < time.Second {
+		return fmt.Errorf("store.retention: %s is under 1s", c.Store.Retention.D())
+	}
+	for name, w := range map[string]WindowConf{"limits.number_sends": c.Limits.NumberSends, "limits.number_checks": c.Limits.NumberChecks} {
+		if w.Max < -1 {
+			return fmt.Errorf("%s.max: %d (use -1 to turn the limit off)", name, w.Max)
+		}
+		if w.Max > 0 && w.Per.D() <= 0 {
+			return fmt.Errorf("%s.per: a window such as 10m is required with max", name)
+		}
+	}
+	for j, k := range c.Admin.APIKeys {
+		if _, err := api.ParseKeyHash(strings.ToLower(k)); err != nil {
+			return fmt.Errorf("admin.api_keys[%d]: %v", j, err)
+		}
+		c.Admin.APIKeys[j] = strings.ToLower(k)
+	}
+	if c.Webhooks.Workers < 0 || c.Webhooks.Workers > 4096 {
+		return fmt.Errorf("webhooks.workers: %d is outside 1..4096", c.Webhooks.Workers)
+	}
 	return nil
+}
+
+func (c *Config) allowLoopback() bool {
+	if c.Webhooks.AllowLoopback != nil {
+		return *c.Webhooks.AllowLoopback
+	}
+	return c.Sandbox
 }
 
 func decodeServerKey(s string) ([]byte, error) {

@@ -35,6 +35,7 @@ type gateway struct {
 	clients []*smpp.Client
 	sim     *smsc.Server
 	demoKey string // sandbox tenant's API key
+	sandbox sandboxState
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -46,8 +47,10 @@ type gateway struct {
 // sandboxState is kept in the data directory so a sandbox restart keeps its
 // server key (pending codes stay checkable) and its demo API key.
 type sandboxState struct {
-	ServerKey string `json:"server_key"`
-	APIKey    string `json:"api_key"`
+	ServerKey     string `json:"server_key"`
+	APIKey        string `json:"api_key"`
+	AdminKey      string `json:"admin_key"`
+	WebhookSecret string `json:"webhook_secret"`
 }
 
 func loadSandboxState(dir string) (sandboxState, error) {
@@ -68,6 +71,12 @@ func loadSandboxState(dir string) (sandboxState, error) {
 	}
 	if st.APIKey == "" {
 		st.APIKey, changed = newAPIKey(), true
+	}
+	if st.AdminKey == "" {
+		st.AdminKey, changed = newAPIKey(), true
+	}
+	if st.WebhookSecret == "" {
+		st.WebhookSecret, changed = newAPIKey(), true
 	}
 	if changed {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -159,6 +168,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 			serverKey = sb.ServerKey
 		}
 		g.demoKey = sb.APIKey
+		g.sandbox = sb
 		if k := os.Getenv("OTPGATE_SANDBOX_KEY"); k != "" {
 			g.demoKey = k
 		}
@@ -221,21 +231,29 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 
 	tenants := map[string]*engine.Tenant{}
 	keys := map[string]string{}
+	rates := map[string]api.Rate{}
+	adminKeys := append([]string(nil), cfg.Admin.APIKeys...)
 	for _, t := range cfg.Tenants {
 		tenants[t.ID] = &engine.Tenant{
 			ID: t.ID, Brand: t.Brand, SenderID: t.SenderID, CodeLength: t.CodeLength, CodeType: t.CodeType,
 			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
 			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
+			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
+		}
+		if t.RateLimit.PerSecond > 0 {
+			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}
 		}
 		for _, k := range t.APIKeys {
 			keys[k] = t.ID
 		}
 	}
 	if cfg.Sandbox {
-		if _, ok := tenants["demo"]; !ok {
-			tenants["demo"] = &engine.Tenant{ID: "demo", Brand: "Demo"}
+		tenants["demo"] = &engine.Tenant{ID: "demo", Brand: "Demo", WebhookSecret: g.sandbox.WebhookSecret}
+		if other, dup := keys[api.HashKey(g.demoKey)]; dup {
+			return nil, fmt.Errorf("OTPGATE_SANDBOX_KEY: the key is tenant %q's", other)
 		}
 		keys[api.HashKey(g.demoKey)] = "demo"
+		adminKeys = append(adminKeys, api.HashKey(g.sandbox.AdminKey))
 	}
 	eng, err = engine.New(engine.Config{
 		ServerKey: key, Store: g.st, Router: rt, Senders: senders,
@@ -249,6 +267,16 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 			return nil
 		},
 		Logger: log, Phone: phone.NewValidator(0),
+		Retention: cfg.Store.Retention.D(),
+		Webhooks: engine.WebhookConfig{
+			Timeout: cfg.Webhooks.Timeout.D(), MaxAge: cfg.Webhooks.MaxAge.D(),
+			RetryMin: cfg.Webhooks.RetryMin.D(), RetryMax: cfg.Webhooks.RetryMax.D(), Workers: cfg.Webhooks.Workers,
+			AllowPrivate: cfg.Webhooks.AllowPrivate != nil && *cfg.Webhooks.AllowPrivate, AllowLoopback: cfg.allowLoopback(),
+		},
+		Limits: engine.Limits{
+			NumberSends:  engine.Window{Max: cfg.Limits.NumberSends.Max, Per: cfg.Limits.NumberSends.Per.D()},
+			NumberChecks: engine.Window{Max: cfg.Limits.NumberChecks.Max, Per: cfg.Limits.NumberChecks.Per.D()},
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -261,6 +289,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	}
 	g.srv, err = api.New(api.Config{
 		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
+		AdminKeys: adminKeys, Rates: rates,
 		Ready: func() (bool, []string) { return g.ready(rt) },
 	})
 	if err != nil {

@@ -200,7 +200,7 @@ func TestSMSCDownThenUp(t *testing.T) {
 // than max_attempts tries.
 func TestConcurrentChecksOverHTTP(t *testing.T) {
 	sim := startSim(t, smsc.Config{})
-	g := startTestGateway(t, "server_key: "+testKey+"\n"+simYAML(sim.Addr())+tenantsYAML(), t.TempDir())
+	g := startTestGateway(t, "server_key: "+testKey+"\nlimits: {number_checks: {max: -1}}\n"+simYAML(sim.Addr())+tenantsYAML(), t.TempDir())
 	c := client{t, "http://" + g.Addr(), keyAcme}
 	cr := c.create(`{"number":"+14155552677","max_attempts":3}`)
 	var wg sync.WaitGroup

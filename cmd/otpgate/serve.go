@@ -65,7 +65,8 @@ func runServe(args []string) error {
 	}
 	log.Info("otpgate serving", "version", version, "http", g.Addr(), "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "store_sync", cfg.Store.Sync)
 	if cfg.Sandbox {
-		fmt.Fprintf(os.Stderr, "\nSandbox mode. HTTP API on http://%s, SMSC simulator on %s.\nDemo tenant API key: %s\n\n", g.Addr(), g.sim.Addr(), g.demoKey)
+		fmt.Fprintf(os.Stderr, "\nSandbox mode. HTTP API on http://%s, SMSC simulator on %s.\nDemo tenant API key: %s\nDemo webhook secret: %s\nAdmin key:           %s\n\n",
+			g.Addr(), g.sim.Addr(), g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -11,11 +11,19 @@ import (
 //	p/<tenant>\x00<number>                → id   (pending index: at most one pending per pair)
 //	m/<connector>\x00<message id>         → id   (connector message id → verification, for receipts)
 //	d/<8-byte BE unix nanos><id>\x00<kind> → nil  (deadline index, walked from the front)
+//	o/<id>\x00<4-byte BE seq>             → webhook (outbox, see outbox.go)
+//	x/<8-byte BE unix nanos><id>\x00<seq>  → webhook (dead letters, by time)
+//	k/<name>                              → value with an expiry (idempotency keys, limit counters)
+//	t/<8-byte BE unix nanos><name>         → nil  (expiry index of k/ keys)
 const (
 	pfxRecord   = "v/"
 	pfxPending  = "p/"
 	pfxMessage  = "m/"
 	pfxDeadline = "d/"
+	pfxOutbox   = "o/"
+	pfxDead     = "x/"
+	pfxKeyed    = "k/"
+	pfxExpiry   = "t/"
 )
 
 func recordKey(id string) []byte { return append([]byte(pfxRecord), id...) }

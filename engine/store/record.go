@@ -41,6 +41,15 @@ type Record struct {
 	// Deadlines are the timers of this record. The store keeps one deadline
 	// index key per entry, in the same batch as the record.
 	Deadlines []Deadline `json:"deadlines,omitempty"`
+	// HookSeq is the sequence number the next webhook of this record gets;
+	// HookHead the oldest one not yet delivered or dead-lettered. Items
+	// HookHead..HookSeq-1 are in the outbox, delivered in that order.
+	HookSeq  uint32 `json:"hook_seq,omitempty"`
+	HookHead uint32 `json:"hook_head,omitempty"`
+
+	// ops are outbox changes made by this update, written by the store in
+	// the same batch as the record. Never stored.
+	ops []hookOp
 }
 
 // clone returns a deep copy: Update hands fn a copy and keeps the original
@@ -53,6 +62,7 @@ func (r *Record) clone() *Record {
 	c.Messages = slices.Clone(r.Messages)
 	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
+	c.ops = nil
 	return &c
 }
 

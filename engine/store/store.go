@@ -86,6 +86,7 @@ type Store struct {
 	wo      *pebble.WriteOptions
 	shards  []sync.Mutex // by record id
 	pairs   []sync.Mutex // by (tenant, number): guards the pending index
+	keyed   []sync.Mutex // by name: guards keyed values (taken after pairs, never before)
 	log     *slog.Logger
 	stop    chan struct{}
 	done    chan struct{}
@@ -143,6 +144,7 @@ func Open(opts Options) (*Store, error) {
 		wo:     pebble.NoSync,
 		shards: make([]sync.Mutex, opts.Shards),
 		pairs:  make([]sync.Mutex, opts.Shards),
+		keyed:  make([]sync.Mutex, opts.Shards),
 		log:    opts.Logger,
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
@@ -237,7 +239,9 @@ func (s *Store) commitWith(b *pebble.Batch, wo *pebble.WriteOptions) error {
 // Insert stores a new record with its indexes in one durable commit. When
 // rec is pending and its (tenant, number) already has a pending record,
 // nothing is written and the error is a *PendingExistsError naming it.
-func (s *Store) Insert(rec *Record) error {
+func (s *Store) Insert(rec *Record) error { return s.insert(rec, nil) }
+
+func (s *Store) insert(rec *Record, extra []Keyed) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -258,6 +262,21 @@ func (s *Store) Insert(rec *Record) error {
 	defer b.Close()
 	if err := writeRecord(b, nil, rec); err != nil {
 		return err
+	}
+	// lock each keyed stripe once, in ascending order
+	stripes := make([]int, 0, len(extra))
+	for _, k := range extra {
+		stripes = append(stripes, hashIndex(len(s.keyed), k.Name))
+	}
+	slices.Sort(stripes)
+	for _, i := range slices.Compact(stripes) {
+		s.keyed[i].Lock()
+		defer s.keyed[i].Unlock()
+	}
+	for _, k := range extra {
+		if err := s.putKeyed(b, k); err != nil {
+			return err
+		}
 	}
 	return s.commit(b)
 }
@@ -300,7 +319,9 @@ func writeRecord(b *pebble.Batch, old, rec *Record) error {
 			_ = b.Set(deadlineKey(d.At, rec.ID, d.Kind), nil, nil)
 		}
 	}
-	return nil
+	err = writeHookOps(b, rec)
+	rec.ops = nil
+	return err
 }
 
 func hasMessage(r *Record, connector, id string) bool {

@@ -249,12 +249,110 @@ func TestCloneIsDeep(t *testing.T) {
 		switch k := rt.Field(i).Type.Kind(); k {
 		case reflect.Slice:
 			switch rt.Field(i).Name {
-			case "Workflow", "CodeHash", "CodeSealed", "Messages", "Events", "Deadlines":
+			case "Workflow", "CodeHash", "CodeSealed", "Messages", "Events", "Deadlines", "ops":
 			default:
 				t.Errorf("field %s is a slice that clone does not copy", rt.Field(i).Name)
 			}
 		case reflect.Map, reflect.Pointer:
 			t.Errorf("field %s (%s) is not copied by clone", rt.Field(i).Name, k)
 		}
+	}
+}
+
+func TestOutboxOrderAndDeadLetters(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	now := time.Now()
+	r := rec("a", "+391", now)
+	r.AddHook(Hook{URL: "http://x", Body: []byte(`{"n":0}`)})
+	if err := s.Insert(r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Update("a", func(r *Record) error {
+		r.AddHook(Hook{URL: "http://x", Body: []byte(`{"n":1}`)})
+		r.AddHook(Hook{URL: "http://x", Body: []byte(`{"n":2}`)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get("a")
+	if got.HookHead != 0 || got.HookSeq != 3 || !got.HooksPending() {
+		t.Fatalf("head %d seq %d", got.HookHead, got.HookSeq)
+	}
+	h0, err := s.Hook("a", 0)
+	if err != nil || string(h0.Body) != `{"n":0}` || h0.Tenant != "t" {
+		t.Fatalf("head item %+v %v", h0, err)
+	}
+	s.Update("a", func(r *Record) error { r.HookDone(*h0); return nil })
+	h1, _ := s.Hook("a", 1)
+	s.Update("a", func(r *Record) error { r.HookDead(*h1, now); return nil })
+	if _, err := s.Hook("a", 0); !errors.Is(err, ErrNotFound) {
+		t.Fatal("delivered item still in the outbox")
+	}
+	dead, _ := s.DeadHooks("t", 10)
+	if len(dead) != 1 || string(dead[0].Body) != `{"n":1}` {
+		t.Fatalf("dead letters %+v", dead)
+	}
+	if dead, _ := s.DeadHooks("other", 10); len(dead) != 0 {
+		t.Fatal("another tenant's dead letters listed")
+	}
+	if err := s.PurgeDead(now.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if dead, _ := s.DeadHooks("", 10); len(dead) != 0 {
+		t.Fatal("purged dead letters remain")
+	}
+	if err := s.Purge("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Hook("a", 2); !errors.Is(err, ErrNotFound) {
+		t.Fatal("purge left the outbox")
+	}
+	if _, err := s.Get("a"); !errors.Is(err, ErrNotFound) {
+		t.Fatal("purge left the record")
+	}
+	if due, _, _ := s.Due(now.Add(time.Hour), 10); len(due) != 0 {
+		t.Fatalf("purge left deadlines %+v", due)
+	}
+}
+
+func TestBumpWindowAndExpiry(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	now := time.Unix(1_800_000_000, 0)
+	for i := 0; i < 3; i++ {
+		if ok, _, err := s.Bump("n", now.Add(time.Duration(i)*time.Minute), 10*time.Minute, 3); !ok || err != nil {
+			t.Fatalf("bump %d refused: %v", i, err)
+		}
+	}
+	ok, retry, _ := s.Bump("n", now.Add(3*time.Minute), 10*time.Minute, 3)
+	if ok || retry != 7*time.Minute {
+		t.Fatalf("fourth bump: ok=%v retry=%v, want refused with 7m", ok, retry)
+	}
+	s.Close()
+	s = openT(t, dir) // counters survive a restart
+	defer s.Close()
+	if ok, _, _ := s.Bump("n", now.Add(4*time.Minute), 10*time.Minute, 3); ok {
+		t.Fatal("limit forgotten across restart")
+	}
+	if ok, _, _ := s.Bump("n", now.Add(10*time.Minute+time.Second), 10*time.Minute, 3); !ok {
+		t.Fatal("window did not slide")
+	}
+	// idempotency-style keyed value with expiry
+	if err := s.PutKeyed(Keyed{Name: "i", Value: []byte("v"), Expires: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if v, ok, _ := s.GetKeyed("i", now); !ok || string(v) != "v" {
+		t.Fatal("keyed value not read back")
+	}
+	if _, ok, _ := s.GetKeyed("i", now.Add(time.Hour)); ok {
+		t.Fatal("expired keyed value returned")
+	}
+	n, err := s.ExpireKeyed(now.Add(2*time.Hour), 100)
+	if err != nil || n != 2 {
+		t.Fatalf("ExpireKeyed removed %d, %v; want 2 (counter and key)", n, err)
+	}
+	if _, ok, _ := s.get(keyedKey("i")); ok {
+		t.Fatal("expired value still stored")
 	}
 }

@@ -1,0 +1,390 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/otpgate/otpgate/engine/store"
+)
+
+// Webhooks. Every status change and delivery receipt of a verification with
+// a callback URL adds an item to the record's outbox in the same store
+// commit as the change (see store/outbox.go). A "webhook" deadline on the
+// record schedules its oldest item; the timer loop hands it to the webhook
+// workers, which POST it signed, then record the outcome: delivered (next
+// item), retry later (exponential back-off with jitter), or dead letter
+// once the item is older than WebhookConfig.MaxAge. One item at a time per
+// verification keeps their order; the API never waits for a receiver.
+
+// WebhookConfig configures webhook delivery. Zero values take the defaults.
+type WebhookConfig struct {
+	// Timeout for one delivery attempt. Default 5s.
+	Timeout time.Duration
+	// MaxAge: an item not delivered this long after it was made becomes a
+	// dead letter. Default 24h.
+	MaxAge time.Duration
+	// RetryMin, RetryMax bound the back-off between attempts (doubling,
+	// with ±25% jitter). Defaults 1s and 10m.
+	RetryMin, RetryMax time.Duration
+	// Workers delivering at once. Default 32.
+	Workers int
+	// AllowPrivate allows callback URLs on private (RFC 1918, ULA) addresses;
+	// AllowLoopback on loopback. Both default false: a tenant must not make
+	// the gateway call into the operator's own network. Link-local
+	// (cloud metadata) addresses are never allowed.
+	AllowPrivate, AllowLoopback bool
+	// Client, when set, replaces the HTTP client (tests). Its transport
+	// should apply the same address checks.
+	Client *http.Client
+}
+
+func (w *WebhookConfig) defaults() {
+	if w.Timeout <= 0 {
+		w.Timeout = 5 * time.Second
+	}
+	if w.MaxAge <= 0 {
+		w.MaxAge = 24 * time.Hour
+	}
+	if w.RetryMin <= 0 {
+		w.RetryMin = time.Second
+	}
+	if w.RetryMax < w.RetryMin {
+		w.RetryMax = 10 * time.Minute
+	}
+	if w.Workers <= 0 {
+		w.Workers = 32
+	}
+}
+
+const deadlineWebhook = "webhook"
+
+// SignatureHeader carries the webhook signature: "t=<unix seconds>,v1=<hex
+// HMAC-SHA256 over "<t>.<body>" with the tenant's webhook secret>".
+const SignatureHeader = "Otpgate-Signature"
+
+// Sign returns the SignatureHeader value for body at t.
+func Sign(secret string, t time.Time, body []byte) string {
+	ts := strconv.FormatInt(t.Unix(), 10)
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts))
+	m.Write([]byte{'.'})
+	m.Write(body)
+	return "t=" + ts + ",v1=" + hex.EncodeToString(m.Sum(nil))
+}
+
+// VerifySignature checks a SignatureHeader value against body, refusing
+// timestamps more than tolerance away from now (replays).
+func VerifySignature(secret, header string, body []byte, now time.Time, tolerance time.Duration) error {
+	var ts, sig string
+	for _, part := range strings.Split(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sig = v
+		}
+	}
+	sec, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || sig == "" {
+		return errors.New("signature header is not t=…,v1=…")
+	}
+	t := time.Unix(sec, 0)
+	if d := now.Sub(t); d > tolerance || d < -tolerance {
+		return fmt.Errorf("signature timestamp %s is outside the tolerance", t.UTC().Format(time.RFC3339))
+	}
+	want := Sign(secret, t, body)
+	if !hmac.Equal([]byte(want[strings.Index(want, "v1=")+3:]), []byte(sig)) {
+		return errors.New("signature does not match")
+	}
+	return nil
+}
+
+// WebhookEvent is the JSON body of a webhook. It never holds the code.
+type WebhookEvent struct {
+	ID           string          `json:"id"`   // "<verification id>.<seq>": unique, for de-duplication
+	Type         string          `json:"type"` // verification.verified|failed|expired|canceled, message.delivered|undelivered|failed
+	CreatedAt    time.Time       `json:"created_at"`
+	Verification WebhookVerif    `json:"verification"`
+	Message      *WebhookMessage `json:"message,omitempty"`
+	Detail       string          `json:"detail,omitempty"`
+}
+
+// WebhookVerif is the verification as a webhook shows it.
+type WebhookVerif struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Number      string    `json:"number"`
+	Country     string    `json:"country"`
+	Attempts    int       `json:"attempts"`
+	MaxAttempts int       `json:"max_attempts"`
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// WebhookMessage is the message a receipt or a send failure is about.
+type WebhookMessage struct {
+	Channel   string `json:"channel"`
+	Connector string `json:"connector,omitempty"`
+	MessageID string `json:"message_id,omitempty"`
+	State     string `json:"state"`
+	Error     string `json:"error,omitempty"`
+}
+
+// notify adds a webhook for r to its outbox (inside an Update function) and
+// makes sure its delivery is scheduled.
+func (e *Engine) notify(r *store.Record, typ string, now time.Time, m *store.Message, detail string) {
+	if r.CallbackURL == "" {
+		return
+	}
+	ev := WebhookEvent{
+		ID: fmt.Sprintf("%s.%d", r.ID, r.HookSeq), Type: typ, CreatedAt: now, Detail: detail,
+		Verification: WebhookVerif{ID: r.ID, Status: r.Status, Number: r.Number, Country: r.Country,
+			Attempts: r.Attempts, MaxAttempts: r.MaxAttempts, ExpiresAt: r.ExpiresAt},
+	}
+	if m != nil {
+		ev.Message = &WebhookMessage{Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, State: m.State, Error: m.Error}
+	}
+	body, _ := json.Marshal(ev)
+	r.AddHook(store.Hook{URL: r.CallbackURL, Body: body, CreatedAt: now})
+	if !slices.ContainsFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind == deadlineWebhook }) {
+		r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineWebhook})
+	}
+	webhooksQueued.Inc()
+}
+
+var (
+	webhooksQueued    = metrics.NewCounter(`otpgate_webhooks_queued_total`)
+	webhookDelivered  = metrics.NewCounter(`otpgate_webhook_deliveries_total{result="delivered"}`)
+	webhookRetried    = metrics.NewCounter(`otpgate_webhook_deliveries_total{result="retry"}`)
+	webhookDead       = metrics.NewCounter(`otpgate_webhook_deliveries_total{result="dead_letter"}`)
+	webhookAttemptDur = metrics.NewPrometheusHistogram(`otpgate_webhook_attempt_duration_seconds`)
+)
+
+func (e *Engine) webhookWorker(ctx context.Context) {
+	defer e.wg.Done()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case id := <-e.hookQueue:
+			// like sends, a started delivery finishes (bounded by the timeout)
+			e.deliver(context.WithoutCancel(ctx), id)
+		}
+	}
+}
+
+func (e *Engine) enqueueHook(id string) {
+	select {
+	case e.hookQueue <- id:
+	default: // saturated: the webhook deadline (claimed for a lease) comes back
+	}
+}
+
+// deliver posts the head item of verification id and records the outcome.
+func (e *Engine) deliver(ctx context.Context, id string) {
+	r, err := e.st.Get(id)
+	if err != nil || !r.HooksPending() {
+		return
+	}
+	h, err := e.hooks.Hook(id, r.HookHead)
+	if err != nil {
+		e.log.Error("webhook: head item unreadable", "id", id, "seq", r.HookHead, "err", err)
+		return
+	}
+	secret := ""
+	if t, ok := e.cfg.Tenants[r.Tenant]; ok {
+		secret = t.WebhookSecret
+	}
+	start := time.Now()
+	perr := e.post(ctx, h, secret)
+	webhookAttemptDur.UpdateDuration(start)
+	now := e.now()
+	_, err = e.st.Update(id, func(r *store.Record) error {
+		if r.HookHead != h.Seq {
+			return store.ErrNoChange // already handled
+		}
+		dropDeadlines(r, deadlineWebhook)
+		switch {
+		case perr == nil:
+			r.HookDone(*h)
+		case now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge:
+			h.Attempts++
+			h.LastError = perr.Error()
+			r.HookDead(*h, now)
+		default:
+			h.Attempts++
+			h.LastError = perr.Error()
+			r.HookRetry(*h)
+			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(jitter(backoff(e.cfg.Webhooks.RetryMin, e.cfg.Webhooks.RetryMax, h.Attempts))), Kind: deadlineWebhook})
+			return nil
+		}
+		if r.HooksPending() {
+			r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineWebhook})
+		}
+		return nil
+	})
+	if err != nil {
+		e.log.Error("webhook: recording the outcome failed; it will be sent again", "id", id, "seq", h.Seq, "err", err)
+		return
+	}
+	switch {
+	case perr == nil:
+		webhookDelivered.Inc()
+	case now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge:
+		webhookDead.Inc()
+		e.log.Warn("webhook dead-lettered", "id", id, "seq", h.Seq, "attempts", h.Attempts, "err", perr)
+	default:
+		webhookRetried.Inc()
+		e.log.Info("webhook attempt failed; will retry", "id", id, "seq", h.Seq, "attempts", h.Attempts, "err", perr)
+	}
+	if r2, err := e.st.Get(id); err == nil && r2.HooksPending() && perr == nil {
+		e.enqueueHook(id) // next item at once, without waiting for the timer
+	}
+}
+
+// jitter spreads d by ±25% so retries of many receivers do not align.
+func jitter(d time.Duration) time.Duration {
+	return d*3/4 + time.Duration(rand.Int64N(int64(d)/2+1))
+}
+
+func (e *Engine) post(ctx context.Context, h *store.Hook, secret string) error {
+	ctx, cancel := context.WithTimeout(ctx, e.cfg.Webhooks.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.URL, bytes.NewReader(h.Body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "otpgate-webhook/1")
+	req.Header.Set("Otpgate-Event-Id", fmt.Sprintf("%s.%d", h.ID, h.Seq))
+	req.Header.Set("Otpgate-Delivery-Attempt", strconv.Itoa(h.Attempts+1))
+	req.Header.Set(SignatureHeader, Sign(secret, e.now(), h.Body))
+	resp, err := e.httpc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("receiver answered %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// newWebhookClient is an HTTP client that refuses to connect to addresses
+// the config does not allow, checked on the resolved address at connect
+// time (so DNS cannot smuggle a private address in), and never follows
+// redirects.
+func newWebhookClient(cfg WebhookConfig) *http.Client {
+	dialer := &net.Dialer{
+		Timeout: cfg.Timeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			host, _, err := net.SplitHostPort(address)
+			if err != nil {
+				return err
+			}
+			ip, err := netip.ParseAddr(host)
+			if err != nil {
+				return err
+			}
+			return allowedAddr(ip, cfg)
+		},
+	}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     60 * time.Second,
+		TLSHandshakeTimeout: cfg.Timeout,
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// allowedAddr says whether a webhook may go to ip.
+func allowedAddr(ip netip.Addr, cfg WebhookConfig) error {
+	ip = ip.Unmap()
+	switch {
+	case ip.IsLoopback():
+		if !cfg.AllowLoopback {
+			return fmt.Errorf("callback address %s is loopback, which the config does not allow", ip)
+		}
+	case ip.IsPrivate():
+		if !cfg.AllowPrivate {
+			return fmt.Errorf("callback address %s is private, which the config does not allow", ip)
+		}
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsInterfaceLocalMulticast():
+		return fmt.Errorf("callback address %s is link-local, multicast or unspecified", ip)
+	}
+	return nil
+}
+
+// checkCallbackURL refuses a callback URL at request time when it is not
+// http(s) or names an address (or localhost) the config does not allow.
+// Names are checked again, resolved, when the webhook is sent.
+func checkCallbackURL(raw string, cfg WebhookConfig) error {
+	if len(raw) > 2048 {
+		return errors.New("longer than 2048 bytes")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return errors.New("must be an absolute http or https URL")
+	}
+	if u.User != nil {
+		return errors.New("must not carry credentials")
+	}
+	host := u.Hostname()
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return allowedAddr(ip, cfg)
+	}
+	if h := strings.ToLower(host); (h == "localhost" || strings.HasSuffix(h, ".localhost")) && !cfg.AllowLoopback {
+		return errors.New("localhost is loopback, which the config does not allow")
+	}
+	return nil
+}
+
+// DeadLetter is a webhook that could not be delivered in time.
+type DeadLetter struct {
+	EventID   string          `json:"event_id"`
+	Tenant    string          `json:"tenant"`
+	URL       string          `json:"url"`
+	Body      json.RawMessage `json:"body"`
+	Attempts  int             `json:"attempts"`
+	LastError string          `json:"last_error,omitempty"`
+	CreatedAt time.Time       `json:"created_at"`
+	DeadAt    time.Time       `json:"dead_at"`
+}
+
+// DeadLetters lists dead-lettered webhooks, newest first, of one tenant
+// ("" for all), at most limit.
+func (e *Engine) DeadLetters(tenant string, limit int) ([]DeadLetter, error) {
+	hs, err := e.st.DeadHooks(tenant, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]DeadLetter, len(hs))
+	for i, h := range hs {
+		out[i] = DeadLetter{EventID: fmt.Sprintf("%s.%d", h.ID, h.Seq), Tenant: h.Tenant, URL: h.URL, Body: h.Body,
+			Attempts: h.Attempts, LastError: h.LastError, CreatedAt: h.CreatedAt, DeadAt: h.DeadAt}
+	}
+	return out, nil
+}
