@@ -17,9 +17,11 @@ build:
 run: build
 	./$(BIN) serve
 
-## test: vet, format check, and every test with the race detector
+## test: vet, format check, every test with the race detector, then the
+## steady-load tests (too slow under the race detector) without it
 test: fmt-check vet
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) test -count=1 -timeout 10m -run 'SteadyLoad' $(PKGS)
 
 ## test-short: every test without the race detector (faster while editing)
 test-short:

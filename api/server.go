@@ -149,7 +149,9 @@ func New(cfg Config) (*Server, error) {
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        60 * time.Second,
-		NoDefaultDate:      false,
+		// During Shutdown, answers carry Connection: close so clients do not
+		// reuse a connection the server is about to close.
+		CloseOnShutdown: true,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body over %d bytes", cfg.MaxBodyBytes))

@@ -146,7 +146,7 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 			dropDeadlines(r, deadlineWebhook)
 			if r.HooksPending() {
 				// claim for one attempt's time; the delivery's own Update moves it
-				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Webhooks.Timeout + 10*time.Second), Kind: deadlineWebhook})
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Webhooks.Timeout + 2*time.Second), Kind: deadlineWebhook})
 				hook = true
 			}
 		case deadlinePurge:

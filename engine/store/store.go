@@ -486,6 +486,9 @@ func (s *Store) Due(now time.Time, limit int) (due []Due, next time.Time, err er
 	return due, time.Time{}, it.Error()
 }
 
+// DiskUsage is the bytes Pebble uses on disk (WAL, tables, manifests).
+func (s *Store) DiskUsage() uint64 { return s.db.Metrics().DiskSpaceUsage() }
+
 // DropDeadline removes one deadline key whose record is gone. (A record's
 // own deadlines are removed by Update.)
 func (s *Store) DropDeadline(d Due) error {
