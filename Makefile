@@ -17,11 +17,11 @@ build:
 run: build
 	./$(BIN) serve
 
-## test: vet, format check, every test with the race detector, then the
-## steady-load tests (too slow under the race detector) without it
+## test: vet, format check, the steady-load tests (too slow under the race
+## detector) without it, then every test with the race detector
 test: fmt-check vet
+	$(GO) test -count=1 -timeout 10m -run 'SteadyLoad' ./engine/
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
-	$(GO) test -count=1 -timeout 10m -run 'SteadyLoad' $(PKGS)
 
 ## test-short: every test without the race detector (faster while editing)
 test-short:

@@ -2,8 +2,10 @@ package engine
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/VictoriaMetrics/metrics"
 	"slices"
 	"time"
 
@@ -188,6 +190,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, cause error, pe
 		return
 	}
 	e.log.Warn("send failed", "id", id, "connector", connector, "permanent", perm, "reason", why, "err", cause)
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_send_failures_total{connector=%q,reason=%q}`, connector, why)).Inc()
 	if becameFailed {
 		countVerification(StatusFailed, rec)
 	}

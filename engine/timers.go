@@ -119,6 +119,7 @@ func (e *Engine) runDue(ctx context.Context, limit int) (seen, handled int) {
 // fire handles one due deadline and reports whether its key is gone or
 // moved (false only when the store failed).
 func (e *Engine) fire(d store.Due, now time.Time) bool {
+	timerLag.Update(now.Sub(d.At).Seconds())
 	var expired *store.Record
 	send, stale, hook, purge := false, false, false, false
 	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
@@ -198,7 +199,11 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 	return true
 }
 
-var purged = metrics.NewCounter(`otpgate_verifications_purged_total`)
+var (
+	purged = metrics.NewCounter(`otpgate_verifications_purged_total`)
+	// timerLag: how late deadlines (expiry, sends, webhooks, purges) run.
+	timerLag = metrics.NewPrometheusHistogram(`otpgate_timer_lag_seconds`)
+)
 
 // housekeeping removes expired keyed values (idempotency keys, limit
 // counters), dead letters past the retention, and stale early receipts.

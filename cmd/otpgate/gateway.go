@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
@@ -35,6 +36,7 @@ type gateway struct {
 	clients []*smpp.Client
 	sim     *smsc.Server
 	demoKey string // sandbox tenant's API key
+	gauges  *metrics.Set
 	sandbox sandboxState
 
 	engCancel  context.CancelFunc
@@ -185,6 +187,13 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	if err != nil {
 		return nil, err
 	}
+
+	// gauges that read this gateway's state live in a set of their own,
+	// unregistered at shutdown (before the store closes)
+	st := g.st
+	g.gauges = metrics.NewSet()
+	g.gauges.NewGauge(`otpgate_store_disk_bytes`, func() float64 { return float64(st.DiskUsage()) })
+	metrics.RegisterSet(g.gauges)
 
 	// SMPP links. Receipts reach the engine once it exists (before any link runs).
 	var eng *engine.Engine
@@ -389,6 +398,7 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	if g.sim != nil {
 		_ = g.sim.Close()
 	}
+	metrics.UnregisterSet(g.gauges, true)
 	if err := g.st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
@@ -402,6 +412,9 @@ func (g *gateway) abort() {
 	}
 	if g.sim != nil {
 		g.sim.Close()
+	}
+	if g.gauges != nil {
+		metrics.UnregisterSet(g.gauges, true)
 	}
 	if g.st != nil {
 		g.st.Close()

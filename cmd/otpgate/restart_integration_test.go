@@ -212,13 +212,14 @@ func TestDrainNoResets(t *testing.T) {
 				resp, err := hc.Do(req)
 				if err != nil {
 					mu.Lock()
-					if strings.Contains(err.Error(), "connection refused") {
+					wasRefused := strings.Contains(err.Error(), "connection refused")
+					if wasRefused {
 						refused++
 					} else {
 						bad = append(bad, err.Error())
 					}
 					mu.Unlock()
-					if refused > 0 {
+					if wasRefused {
 						time.Sleep(10 * time.Millisecond)
 					}
 					continue
