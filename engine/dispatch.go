@@ -122,7 +122,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
 	start := time.Now()
-	msgID, err := sender.Send(sctx, Outbound{To: r.Number, From: r.SenderID, Text: render(r.Template, code)})
+	msgIDs, err := sender.Send(sctx, Outbound{To: r.Number, From: r.SenderID, Text: render(r.Template, code)})
 	cancel()
 	code = ""
 	if err != nil {
@@ -133,6 +133,10 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		return
 	}
 	observeSubmit(dec.Connector, time.Since(start))
+	msgID := ""
+	if len(msgIDs) > 0 {
+		msgID = msgIDs[0]
+	}
 	now := e.now()
 	_, err = e.st.Update(id, func(r *store.Record) error {
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
@@ -141,6 +145,12 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		m := &r.Messages[mi]
 		m.State, m.Connector, m.MessageID, m.SubmittedAt, m.Error = MsgSubmitted, dec.Connector, msgID, now, ""
 		m.Tries++
+		if len(msgIDs) > 1 {
+			m.Parts = make([]store.Part, len(msgIDs))
+			for i, id := range msgIDs {
+				m.Parts[i] = store.Part{ID: id, State: MsgSubmitted}
+			}
+		}
 		r.UpdatedAt = now
 		r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: dec.Connector, MessageID: msgID, Detail: "route " + dec.Rule})
 		dropDeadlines(r, deadlineDispatch)
@@ -150,8 +160,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		e.log.Error("send: recording submit failed; the message may be sent again", "id", id, "connector", dec.Connector, "message_id", msgID, "err", err)
 		return
 	}
-	if rc, ok := e.early.take(dec.Connector, msgID); ok {
-		e.applyReceipt(id, rc)
+	for _, mid := range msgIDs {
+		if rc, ok := e.early.take(dec.Connector, mid); ok {
+			rc.MessageID = mid // the spelling that matched
+			e.applyReceipt(id, rc)
+		}
 	}
 }
 

@@ -67,11 +67,12 @@ const (
 )
 
 // Sender sends one message over one connector. Send returns the
-// connector's message id once the far end accepted the message. An error
-// that has a Permanent() bool method returning true means retrying on this
-// connector cannot help.
+// connector's message ids once the far end accepted the message: one, or
+// one per part of a concatenated SMS, in order. An error that has a
+// Permanent() bool method returning true means retrying on this connector
+// cannot help; a Reason() string method gives the word tenants see.
 type Sender interface {
-	Send(ctx context.Context, m Outbound) (messageID string, err error)
+	Send(ctx context.Context, m Outbound) (ids []string, err error)
 }
 
 // Outbound is one message to send.

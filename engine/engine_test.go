@@ -20,10 +20,11 @@ import (
 
 // fakeSMSC records messages; it is the Sender of the tests.
 type fakeSMSC struct {
-	mu   sync.Mutex
-	msgs []Outbound
-	fail error
-	n    int
+	mu    sync.Mutex
+	msgs  []Outbound
+	fail  error
+	n     int
+	parts int // >1: answer with that many part ids
 }
 
 type permErr struct{}
@@ -31,15 +32,22 @@ type permErr struct{}
 func (permErr) Error() string   { return "destination refused" }
 func (permErr) Permanent() bool { return true }
 
-func (f *fakeSMSC) Send(ctx context.Context, m Outbound) (string, error) {
+func (f *fakeSMSC) Send(ctx context.Context, m Outbound) ([]string, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.fail != nil {
-		return "", f.fail
+		return nil, f.fail
 	}
 	f.n++
 	f.msgs = append(f.msgs, m)
-	return fmt.Sprintf("m%d", f.n), nil
+	if f.parts > 1 {
+		ids := make([]string, f.parts)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("m%d-%d", f.n, i+1)
+		}
+		return ids, nil
+	}
+	return []string{fmt.Sprintf("m%d", f.n)}, nil
 }
 
 type harness struct {
@@ -258,10 +266,21 @@ func (h *harness) step(at string, fields []string, want string) {
 		if h.smsc.n != n {
 			t.Fatalf("%s: sent %d, want %d", at, h.smsc.n, n)
 		}
-	case "receipt":
+	case "receipt": // receipt delivered|undelivered [part=N] [as=decimal]
 		r, _ := h.st.Get(h.last)
 		m := r.Messages[len(r.Messages)-1]
-		h.e.HandleReceipt(Receipt{Connector: m.Connector, MessageID: m.MessageID, Delivered: fields[1] == "delivered", Final: true, State: strings.ToUpper(fields[1])})
+		mid := m.MessageID
+		if p, ok := args["part"]; ok {
+			n, _ := strconv.Atoi(p)
+			mid = m.Parts[n-1].ID
+		}
+		rc := Receipt{Connector: m.Connector, MessageID: mid, Delivered: fields[1] == "delivered", Final: true, State: strings.ToUpper(fields[1])}
+		if args["as"] == "alias" { // reported under another spelling, the stored one among the alternatives
+			rc.MessageID, rc.AltIDs = "ALIAS-"+mid, []string{"nope", mid}
+		}
+		h.e.HandleReceipt(rc)
+	case "parts":
+		h.smsc.parts, _ = strconv.Atoi(fields[1])
 	case "check":
 		code := fields[1]
 		switch code {

@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ type Receipt struct {
 	State     string // the connector's own word: DELIVRD, UNDELIV, REJECTD…
 	Err       string
 	At        time.Time // when the far end says it happened (zero: when received)
+	// AltIDs are other spellings of MessageID to try when it is not known
+	// as given (an SMSC that reports receipt ids in decimal while its
+	// submit_sm_resp gave hex, or the other way round).
+	AltIDs []string
 }
 
 // receiptWorkers apply receipts in parallel; a receipt goes to the worker
@@ -51,7 +56,7 @@ func (e *Engine) HandleReceipt(r Receipt) {
 	if r.At.IsZero() {
 		r.At = e.now()
 	}
-	id, ok, err := e.st.MessageOwner(r.Connector, r.MessageID)
+	id, ok, err := e.owner(&r)
 	if err != nil {
 		e.log.Error("receipt: index lookup failed", "connector", r.Connector, "message_id", r.MessageID, "err", err)
 		return
@@ -59,7 +64,7 @@ func (e *Engine) HandleReceipt(r Receipt) {
 	if !ok {
 		e.early.put(r, e.now())
 		// The submit may have been recorded between the lookup and the put.
-		if id, ok, _ = e.st.MessageOwner(r.Connector, r.MessageID); !ok {
+		if id, ok, _ = e.owner(&r); !ok {
 			return
 		}
 		if _, mine := e.early.take(r.Connector, r.MessageID); !mine {
@@ -67,6 +72,21 @@ func (e *Engine) HandleReceipt(r Receipt) {
 		}
 	}
 	e.applyReceipt(id, r)
+}
+
+// owner finds the verification of r's message, trying r.MessageID then its
+// other spellings; on a match r.MessageID becomes the id as stored.
+func (e *Engine) owner(r *Receipt) (string, bool, error) {
+	for i, mid := range append([]string{r.MessageID}, r.AltIDs...) {
+		id, ok, err := e.st.MessageOwner(r.Connector, mid)
+		if err != nil || ok {
+			if ok && i > 0 {
+				r.MessageID = mid
+			}
+			return id, ok, err
+		}
+	}
+	return "", false, nil
 }
 
 func (e *Engine) applyReceipt(id string, rc Receipt) {
@@ -81,7 +101,7 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 	_, err := e.st.UpdateLazy(id, func(r *store.Record) error {
 		for i := range r.Messages {
 			m := &r.Messages[i]
-			if m.Connector != rc.Connector || m.MessageID != rc.MessageID {
+			if m.Connector != rc.Connector || !slices.Contains(m.IDs(), rc.MessageID) {
 				continue
 			}
 			detail := "stat " + rc.State
@@ -90,15 +110,29 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 			}
 			r.UpdatedAt = now
 			if !rc.Final {
-				r.Events = append(r.Events, store.Event{At: rc.At, Type: "receipt", Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, Detail: detail})
+				r.Events = append(r.Events, store.Event{At: rc.At, Type: "receipt", Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
 				return nil
 			}
 			if m.State == MsgDelivered || m.State == MsgUndelivered {
-				return store.ErrNoChange // a repeated receipt
+				return store.ErrNoChange // a repeated receipt, or a part of a message already decided
+			}
+			if len(m.Parts) > 0 {
+				// a concatenated message: delivered when every part is,
+				// undelivered as soon as one part is not
+				pi := slices.IndexFunc(m.Parts, func(p store.Part) bool { return p.ID == rc.MessageID })
+				if m.Parts[pi].State != MsgSubmitted {
+					return store.ErrNoChange
+				}
+				m.Parts[pi].State = state
+				detail = fmt.Sprintf("part %d of %d: %s", pi+1, len(m.Parts), detail)
+				if state == MsgDelivered && slices.ContainsFunc(m.Parts, func(p store.Part) bool { return p.State != MsgDelivered }) {
+					r.Events = append(r.Events, store.Event{At: rc.At, Type: "receipt", Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
+					return nil
+				}
 			}
 			m.State, m.DoneAt = state, rc.At
 			latency = rc.At.Sub(m.SubmittedAt)
-			r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, Detail: detail})
+			r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
 			e.notify(r, "message."+state, now, m, detail)
 			return nil
 		}
@@ -144,7 +178,9 @@ func (q *earlyReceipts) put(r Receipt, now time.Time) {
 			return
 		}
 	}
-	q.m[[2]string{r.Connector, r.MessageID}] = earlyReceipt{r, now}
+	for _, id := range append([]string{r.MessageID}, r.AltIDs...) {
+		q.m[[2]string{r.Connector, id}] = earlyReceipt{r, now}
+	}
 }
 
 func (q *earlyReceipts) take(connector, msgID string) (Receipt, bool) {

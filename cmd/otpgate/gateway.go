@@ -107,12 +107,12 @@ func (i sandboxInbox) Messages(number string) []api.SandboxMessage {
 // smppSender adapts an SMPP client to engine.Sender.
 type smppSender struct{ c *smpp.Client }
 
-func (s smppSender) Send(ctx context.Context, m engine.Outbound) (string, error) {
+func (s smppSender) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
 	id, err := s.c.Submit(ctx, smpp.Message{From: m.From, To: m.To, Text: m.Text})
 	if err != nil {
-		return "", classify(err)
+		return nil, classify(err)
 	}
-	return id, nil
+	return []string{id}, nil
 }
 
 // sendError is an SMPP failure as the engine sees it: a stable reason a

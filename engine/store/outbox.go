@@ -200,9 +200,9 @@ func (s *Store) Purge(id string) error {
 		}
 	}
 	for _, m := range r.Messages {
-		if m.MessageID != "" {
-			if v, ok, _ := s.get(messageKey(m.Connector, m.MessageID)); ok && bytes.Equal(v, []byte(id)) {
-				_ = b.Delete(messageKey(m.Connector, m.MessageID), nil)
+		for _, mid := range m.IDs() {
+			if v, ok, _ := s.get(messageKey(m.Connector, mid)); ok && bytes.Equal(v, []byte(id)) {
+				_ = b.Delete(messageKey(m.Connector, mid), nil)
 			}
 		}
 	}

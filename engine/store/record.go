@@ -60,6 +60,9 @@ func (r *Record) clone() *Record {
 	c.CodeHash = slices.Clone(r.CodeHash)
 	c.CodeSealed = slices.Clone(r.CodeSealed)
 	c.Messages = slices.Clone(r.Messages)
+	for i := range c.Messages {
+		c.Messages[i].Parts = slices.Clone(c.Messages[i].Parts)
+	}
 	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
 	c.ops = nil
@@ -71,15 +74,39 @@ func (r *Record) Pending() bool { return r.Status == "pending" }
 
 // Message is one send of the code over one connector.
 type Message struct {
-	Channel     string    `json:"channel"`
-	Connector   string    `json:"connector,omitempty"`
-	MessageID   string    `json:"message_id,omitempty"` // the connector's id (SMSC message id); indexed
-	State       string    `json:"state"`                // queued, submitted, delivered, undelivered, failed
+	Channel   string `json:"channel"`
+	Connector string `json:"connector,omitempty"`
+	MessageID string `json:"message_id,omitempty"` // the connector's id (SMSC message id; the first part's); indexed
+	// Parts: a message sent as several SMS has one entry per part (each id
+	// indexed); it is delivered when every part is, undelivered when any is not.
+	Parts       []Part    `json:"parts,omitempty"`
+	State       string    `json:"state"` // queued, submitted, delivered, undelivered, failed
 	Tries       int       `json:"tries,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	QueuedAt    time.Time `json:"queued_at"`
 	SubmittedAt time.Time `json:"submitted_at,omitempty"`
 	DoneAt      time.Time `json:"done_at,omitempty"`
+}
+
+// Part is one SMS of a concatenated message.
+type Part struct {
+	ID    string `json:"id"`
+	State string `json:"state"` // submitted, delivered, undelivered
+}
+
+// IDs returns every connector id of m: its parts', or its own.
+func (m *Message) IDs() []string {
+	if len(m.Parts) == 0 {
+		if m.MessageID == "" {
+			return nil
+		}
+		return []string{m.MessageID}
+	}
+	out := make([]string, len(m.Parts))
+	for i, p := range m.Parts {
+		out[i] = p.ID
+	}
+	return out
 }
 
 // Event is one line of a verification's history.

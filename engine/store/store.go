@@ -301,10 +301,12 @@ func writeRecord(b *pebble.Batch, old, rec *Record) error {
 	}
 	// message index: add new ids (ids are never removed while the record lives)
 	for _, m := range rec.Messages {
-		if m.MessageID == "" || (old != nil && hasMessage(old, m.Connector, m.MessageID)) {
-			continue
+		for _, id := range m.IDs() {
+			if old != nil && hasMessage(old, m.Connector, id) {
+				continue
+			}
+			_ = b.Set(messageKey(m.Connector, id), []byte(rec.ID), nil)
 		}
-		_ = b.Set(messageKey(m.Connector, m.MessageID), []byte(rec.ID), nil)
 	}
 	// deadline index: exactly one key per entry of rec.Deadlines
 	if old != nil {
@@ -326,7 +328,7 @@ func writeRecord(b *pebble.Batch, old, rec *Record) error {
 
 func hasMessage(r *Record, connector, id string) bool {
 	for _, m := range r.Messages {
-		if m.Connector == connector && m.MessageID == id {
+		if m.Connector == connector && slices.Contains(m.IDs(), id) {
 			return true
 		}
 	}
