@@ -210,7 +210,7 @@ type Engine struct {
 	inflMu    sync.Mutex
 	infl      map[string]bool // ids whose send is in progress
 	early     *earlyReceipts
-	hookQueue chan string
+	hookQueue chan hookJob
 	hooks     interface {
 		Hook(id string, seq uint32) (*store.Hook, error)
 	}
@@ -293,7 +293,7 @@ func New(cfg Config) (*Engine, error) {
 		queue:     make(chan string, 65536),
 		infl:      make(map[string]bool),
 		early:     newEarlyReceipts(100000, 2*time.Minute),
-		hookQueue: make(chan string, 65536),
+		hookQueue: make(chan hookJob, 65536),
 		hooks:     cfg.Store,
 		httpc:     cfg.Webhooks.Client,
 	}
@@ -585,13 +585,16 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	// pending policy: a reuse sends nothing, so it is answered before the
 	// send limit counts.
 	policy := firstStr(t.PendingPolicy, PolicyReuse)
-	if policy == PolicyReuse {
+	if policy == PolicyReuse || policy == PolicyReject {
 		if pid, ok, err := e.st.PendingID(t.ID, num.E164); err != nil {
 			return nil, err
 		} else if ok {
 			if expired, err := e.expireIfDue(pid); err != nil {
 				return nil, err
 			} else if !expired {
+				if policy == PolicyReject {
+					return nil, &ConcurrentError{ID: pid}
+				}
 				if old, err := e.st.Get(pid); err == nil && old.Status == StatusPending {
 					return createdFrom(old, true), nil
 				}

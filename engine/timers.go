@@ -121,9 +121,10 @@ func (e *Engine) runDue(ctx context.Context, limit int) (seen, handled int) {
 func (e *Engine) fire(d store.Due, now time.Time) bool {
 	timerLag.Update(now.Sub(d.At).Seconds())
 	var expired *store.Record
-	send, stale, hook, purge := false, false, false, false
+	send, stale, purge := false, false, false
+	var hookAt time.Time
 	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
-		expired, send, stale, hook, purge = nil, false, false, false, false
+		expired, send, stale, purge, hookAt = nil, false, false, false, time.Time{}
 		has := slices.ContainsFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind && x.At.Equal(d.At) })
 		if !has {
 			// The index names a deadline the record does not have: the
@@ -147,10 +148,17 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 			dropDeadlines(r, deadlineWebhook)
 			if r.HooksPending() {
 				// claim for one attempt's time; the delivery's own Update moves it
-				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Webhooks.Timeout + 2*time.Second), Kind: deadlineWebhook})
-				hook = true
+				hookAt = now.Add(e.hookLease())
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: hookAt, Kind: deadlineWebhook})
 			}
 		case deadlinePurge:
+			if r.HooksPending() {
+				// webhooks still owed: keep the record until they are
+				// delivered or dead-lettered
+				dropDeadlines(r, deadlinePurge)
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Webhooks.MaxAge), Kind: deadlinePurge})
+				return nil
+			}
 			purge = true
 			return store.ErrNoChange
 		case deadlineDispatch:
@@ -186,8 +194,8 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 	if send {
 		e.enqueue(d.ID)
 	}
-	if hook {
-		e.enqueueHook(d.ID)
+	if !hookAt.IsZero() {
+		e.enqueueHook(hookJob{d.ID, hookAt})
 	}
 	if purge {
 		if err := e.st.Purge(d.ID); err != nil {

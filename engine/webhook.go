@@ -178,54 +178,95 @@ var (
 	webhookAttemptDur = metrics.NewPrometheusHistogram(`otpgate_webhook_attempt_duration_seconds`)
 )
 
+// hookJob is one claimed delivery: the verification and the time of the
+// webhook deadline its claim set. A job whose deadline the record no longer
+// holds is stale (a copy left in the queue after the claim ran out, or the
+// item was handled meanwhile) and is dropped, so a delivery never runs
+// twice at once nor ahead of its back-off.
+type hookJob struct {
+	id string
+	at time.Time
+}
+
 func (e *Engine) webhookWorker(ctx context.Context) {
 	defer e.wg.Done()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case id := <-e.hookQueue:
+		case j := <-e.hookQueue:
 			// like sends, a started delivery finishes (bounded by the timeout)
-			e.deliver(context.WithoutCancel(ctx), id)
+			e.deliver(context.WithoutCancel(ctx), j)
 		}
 	}
 }
 
-func (e *Engine) enqueueHook(id string) {
+func (e *Engine) enqueueHook(j hookJob) {
 	select {
-	case e.hookQueue <- id:
-	default: // saturated: the webhook deadline (claimed for a lease) comes back
+	case e.hookQueue <- j:
+	default: // saturated: the claim runs out and the timer loop queues it again
 	}
 }
 
-// deliver posts the head item of verification id and records the outcome.
-func (e *Engine) deliver(ctx context.Context, id string) {
-	r, err := e.st.Get(id)
-	if err != nil || !r.HooksPending() {
+// hookLease is how long a claimed delivery may take before the timer loop
+// claims it again.
+func (e *Engine) hookLease() time.Duration { return e.cfg.Webhooks.Timeout + 2*time.Second }
+
+func hasDeadline(r *store.Record, kind string, at time.Time) bool {
+	return slices.ContainsFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind == kind && d.At.Equal(at) })
+}
+
+// deliver posts the head item of the job's verification and records the
+// outcome.
+func (e *Engine) deliver(ctx context.Context, j hookJob) {
+	r, err := e.st.Get(j.id)
+	if err != nil || !r.HooksPending() || !hasDeadline(r, deadlineWebhook, j.at) {
 		return
 	}
+	id := j.id
 	h, err := e.hooks.Hook(id, r.HookHead)
 	if err != nil {
-		e.log.Error("webhook: head item unreadable", "id", id, "seq", r.HookHead, "err", err)
+		// A missing or corrupt head would block the rest for ever: skip it.
+		e.log.Error("webhook: head item unreadable; skipping it", "id", id, "seq", r.HookHead, "err", err)
+		seq := r.HookHead
+		now := e.now()
+		_, _ = e.st.Update(id, func(r *store.Record) error {
+			if r.HookHead != seq {
+				return store.ErrNoChange
+			}
+			r.HookHead = seq + 1
+			dropDeadlines(r, deadlineWebhook)
+			if r.HooksPending() {
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineWebhook})
+			}
+			return nil
+		})
 		return
 	}
-	secret := ""
-	if t, ok := e.cfg.Tenants[r.Tenant]; ok {
-		secret = t.WebhookSecret
+	var perr error
+	t, ok := e.cfg.Tenants[r.Tenant]
+	if !ok || t.WebhookSecret == "" {
+		// nothing to sign with: no receiver would accept it, so retrying is pointless
+		perr = errors.New("the tenant has no webhook secret (any more)")
+		h.CreatedAt = time.Time{} // dead-letter at once
+	} else {
+		start := time.Now()
+		perr = e.post(ctx, h, t.WebhookSecret)
+		webhookAttemptDur.UpdateDuration(start)
 	}
-	start := time.Now()
-	perr := e.post(ctx, h, secret)
-	webhookAttemptDur.UpdateDuration(start)
 	now := e.now()
+	dead := perr != nil && now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge
+	var next time.Time
 	_, err = e.st.Update(id, func(r *store.Record) error {
-		if r.HookHead != h.Seq {
-			return store.ErrNoChange // already handled
+		next = time.Time{}
+		if r.HookHead != h.Seq || !hasDeadline(r, deadlineWebhook, j.at) {
+			return store.ErrNoChange // handled meanwhile
 		}
 		dropDeadlines(r, deadlineWebhook)
 		switch {
 		case perr == nil:
 			r.HookDone(*h)
-		case now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge:
+		case dead:
 			h.Attempts++
 			h.LastError = perr.Error()
 			r.HookDead(*h, now)
@@ -237,7 +278,9 @@ func (e *Engine) deliver(ctx context.Context, id string) {
 			return nil
 		}
 		if r.HooksPending() {
-			r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineWebhook})
+			// the next item goes at once: claimed here, queued below
+			next = now.Add(e.hookLease())
+			r.Deadlines = append(r.Deadlines, store.Deadline{At: next, Kind: deadlineWebhook})
 		}
 		return nil
 	})
@@ -248,15 +291,15 @@ func (e *Engine) deliver(ctx context.Context, id string) {
 	switch {
 	case perr == nil:
 		webhookDelivered.Inc()
-	case now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge:
+	case dead:
 		webhookDead.Inc()
 		e.log.Warn("webhook dead-lettered", "id", id, "seq", h.Seq, "attempts", h.Attempts, "err", perr)
 	default:
 		webhookRetried.Inc()
 		e.log.Info("webhook attempt failed; will retry", "id", id, "seq", h.Seq, "attempts", h.Attempts, "err", perr)
 	}
-	if r2, err := e.st.Get(id); err == nil && r2.HooksPending() && perr == nil {
-		e.enqueueHook(id) // next item at once, without waiting for the timer
+	if !next.IsZero() {
+		e.enqueueHook(hookJob{id, next})
 	}
 }
 
@@ -320,9 +363,39 @@ func newWebhookClient(cfg WebhookConfig) *http.Client {
 	}
 }
 
+// Special-purpose ranges a webhook never goes to, whatever the config:
+// "this network", shared address space (carrier NAT; some clouds' metadata),
+// benchmarking, reserved, and the AWS IPv6 metadata address.
+var neverRanges = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("fd00:ec2::254/128"),
+}
+
+var (
+	nat64  = netip.MustParsePrefix("64:ff9b::/96")
+	sixTo4 = netip.MustParsePrefix("2002::/16")
+)
+
 // allowedAddr says whether a webhook may go to ip.
 func allowedAddr(ip netip.Addr, cfg WebhookConfig) error {
 	ip = ip.Unmap()
+	// addresses that carry an IPv4 address inside are judged by it
+	if ip.Is6() && nat64.Contains(ip) {
+		b := ip.As16()
+		return allowedAddr(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}), cfg)
+	}
+	if ip.Is6() && sixTo4.Contains(ip) {
+		b := ip.As16()
+		return allowedAddr(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}), cfg)
+	}
+	for _, p := range neverRanges {
+		if p.Contains(ip) {
+			return fmt.Errorf("callback address %s is in the special-purpose range %s", ip, p)
+		}
+	}
 	switch {
 	case ip.IsLoopback():
 		if !cfg.AllowLoopback {
@@ -332,8 +405,9 @@ func allowedAddr(ip netip.Addr, cfg WebhookConfig) error {
 		if !cfg.AllowPrivate {
 			return fmt.Errorf("callback address %s is private, which the config does not allow", ip)
 		}
-	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsInterfaceLocalMulticast():
-		return fmt.Errorf("callback address %s is link-local, multicast or unspecified", ip)
+	case ip.IsLinkLocalUnicast(), ip.IsLinkLocalMulticast(), ip.IsMulticast(), ip.IsUnspecified(), ip.IsInterfaceLocalMulticast(),
+		ip == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return fmt.Errorf("callback address %s is link-local, multicast, broadcast or unspecified", ip)
 	}
 	return nil
 }

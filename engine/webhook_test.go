@@ -39,8 +39,8 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *harness) drainHooks() {
 	for {
 		select {
-		case id := <-h.e.hookQueue:
-			h.e.deliver(context.Background(), id)
+		case j := <-h.e.hookQueue:
+			h.e.deliver(context.Background(), j)
 		default:
 			return
 		}
@@ -135,15 +135,21 @@ func TestWebhookDeadLetter(t *testing.T) {
 func TestCallbackURLChecks(t *testing.T) {
 	cfg := WebhookConfig{}
 	for u, ok := range map[string]bool{
-		"https://hooks.example.com/x": true,
-		"http://127.0.0.1:9/x":        false,
-		"http://localhost/x":          false,
-		"http://10.1.2.3/x":           false,
-		"http://[::1]/x":              false,
-		"http://169.254.169.254/":     false,
-		"ftp://example.com/":          false,
-		"https://user:pw@example.com": false,
-		"/relative":                   false,
+		"https://hooks.example.com/x":  true,
+		"http://127.0.0.1:9/x":         false,
+		"http://localhost/x":           false,
+		"http://10.1.2.3/x":            false,
+		"http://[::1]/x":               false,
+		"http://169.254.169.254/":      false,
+		"http://100.100.100.200/":      false,
+		"http://[64:ff9b::a9fe:a9fe]/": false,
+		"http://[2002:a9fe:a9fe::1]/":  false,
+		"http://0.1.2.3/":              false,
+		"http://[fd00:ec2::254]/":      false,
+		"http://93.184.216.34/":        true,
+		"ftp://example.com/":           false,
+		"https://user:pw@example.com":  false,
+		"/relative":                    false,
 	} {
 		if err := checkCallbackURL(u, cfg); (err == nil) != ok {
 			t.Errorf("checkCallbackURL(%q) = %v, want ok=%v", u, err, ok)
@@ -163,5 +169,58 @@ func TestCallbackURLChecks(t *testing.T) {
 	req, _ := http.NewRequest("POST", srv.URL, nil)
 	if _, err := h.e.httpc.Do(req); err == nil || !strings.Contains(err.Error(), "loopback") {
 		t.Fatalf("delivery to loopback: %v", err)
+	}
+}
+
+// TestWebhookEachItemOnce: with a healthy receiver every item is posted
+// exactly once, though deliveries chain directly and the timer loop runs
+// between them.
+func TestWebhookEachItemOnce(t *testing.T) {
+	rc := &receiver{}
+	h, url := webhookHarness(t, rc)
+	ctx := context.Background()
+	v, _ := h.e.Create(ctx, CreateRequest{Tenant: "acme", Number: "+393471234567", CallbackURL: url})
+	h.drain()
+	r, _ := h.st.Get(v.ID)
+	h.e.HandleReceipt(Receipt{Connector: "smsc", MessageID: r.Messages[0].MessageID, Delivered: true, Final: true, State: "DELIVRD"})
+	h.e.Cancel(ctx, "acme", v.ID)
+	for i := 0; i < 10; i++ {
+		h.e.RunDue(ctx, 100)
+		// deliver one job at a time, running the timers between deliveries
+		select {
+		case j := <-h.e.hookQueue:
+			h.e.deliver(ctx, j)
+		default:
+		}
+		h.now = h.now.Add(time.Second) // within the claim's lease
+	}
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	if rc.seen != 2 || len(rc.bodies) != 2 {
+		t.Fatalf("receiver saw %d posts for 2 webhooks", rc.seen)
+	}
+}
+
+// TestPurgeWaitsForWebhooks: retention does not delete a record whose
+// webhooks are still owed; they are delivered or dead-lettered first.
+func TestPurgeWaitsForWebhooks(t *testing.T) {
+	rc := &receiver{fail: 1 << 30}
+	h, url := webhookHarness(t, rc)
+	h.e.cfg.Retention = time.Minute
+	h.e.cfg.Webhooks.MaxAge = time.Hour
+	ctx := context.Background()
+	v, _ := h.e.Create(ctx, CreateRequest{Tenant: "acme", Number: "+393471234567", CallbackURL: url})
+	h.drain()
+	h.e.Cancel(ctx, "acme", v.ID)
+	h.pump(20, 10*time.Second) // past the retention, webhook still failing
+	if _, err := h.st.Get(v.ID); err != nil {
+		t.Fatalf("record purged with a webhook owed: %v", err)
+	}
+	h.pump(150, time.Minute) // past max_age: dead letter, then the purge
+	if dead, _ := h.st.DeadHooks("acme", 10); len(dead) != 1 {
+		t.Fatalf("%d dead letters, want 1", len(dead))
+	}
+	if _, err := h.st.Get(v.ID); err == nil {
+		t.Fatal("record kept after its webhook was dead-lettered and the retention passed")
 	}
 }

@@ -18,10 +18,53 @@ import (
 )
 
 func runBench(args []string) error {
-	if len(args) == 0 || args[0] != "api" {
-		return errors.New("usage: otpgate bench api [flags] (more scenarios come with later releases)")
+	if len(args) == 0 {
+		return errors.New("usage: otpgate bench api|smpp [flags]")
 	}
-	return runBenchAPI(args[1:])
+	switch args[0] {
+	case "api":
+		return runBenchAPI(args[1:])
+	case "smpp":
+		return runBenchSMPP(args[1:])
+	}
+	return fmt.Errorf("bench: unknown scenario %q (api, smpp)", args[0])
+}
+
+func runBenchSMPP(args []string) error {
+	fs := flag.NewFlagSet("bench smpp", flag.ContinueOnError)
+	binds := fs.Int("binds", 4, "transceiver binds")
+	window := fs.Int("window", 50, "submit_sm window per bind")
+	latency := fs.Duration("latency", 20*time.Millisecond, "SMSC response latency (the simulator's)")
+	receipts := fs.Bool("receipts", true, "ask for and process delivery receipts")
+	workers := fs.Int("workers", 0, "closed-loop workers (default 2 × binds × window)")
+	duration := fs.Duration("duration", 10*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 2*time.Second, "warm-up")
+	out := fs.String("out", filepath.Join("bench-results", "smpp.json"), "JSON report path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *workers <= 0 {
+		*workers = 2 * *binds * *window
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	run, err := bench.StartSMPP(ctx, bench.SMPPConfig{Binds: *binds, Window: *window, Latency: *latency, Receipts: *receipts})
+	if err != nil {
+		return err
+	}
+	defer run.Close()
+	name := fmt.Sprintf("smpp %d×%d %s", *binds, *window, *latency)
+	start := run.Receipts.Load()
+	res, err := bench.Run(ctx, bench.Options{Name: name, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr}, run.Op)
+	if err != nil {
+		return err
+	}
+	res.Extra = map[string]string{"receipts": fmt.Sprintf("%d received (%.0f/s)", run.Receipts.Load()-start, float64(run.Receipts.Load()-start)/res.Duration)}
+	if run.Limit > 0 {
+		res.Extra["limit"] = fmt.Sprintf("binds × window / latency = %.0f/s; reached %.1f%%", run.Limit, 100*res.Rate/run.Limit)
+	}
+	bench.WriteTable(os.Stdout, res)
+	return bench.WriteJSON(*out, res)
 }
 
 func runBenchAPI(args []string) error {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strings"
@@ -462,6 +463,20 @@ func (c *Config) finish() error {
 	}
 	if c.Webhooks.Workers < 0 || c.Webhooks.Workers > 4096 {
 		return fmt.Errorf("webhooks.workers: %d is outside 1..4096", c.Webhooks.Workers)
+	}
+	if w := c.Webhooks.Timeout.D(); w != 0 && (w < 10*time.Millisecond || w > time.Minute) {
+		return fmt.Errorf("webhooks.timeout: %s is outside 10ms..1m", w)
+	}
+	if w := c.Webhooks.MaxAge.D(); w != 0 && w < 100*time.Millisecond {
+		return fmt.Errorf("webhooks.max_age: %s is under 100ms", w)
+	}
+	if lo, hi := c.Webhooks.RetryMin.D(), c.Webhooks.RetryMax.D(); lo != 0 && hi != 0 && hi < lo {
+		return fmt.Errorf("webhooks.retry_max: %s is under retry_min %s", hi, lo)
+	}
+	for i, t := range c.Tenants {
+		if r := t.RateLimit.PerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r > 1e6 {
+			return fmt.Errorf("tenants[%d].rate_limit.per_second: %v is not a number up to 1000000", i, r)
+		}
 	}
 	return nil
 }
