@@ -6,7 +6,11 @@ PKGS     := ./...
 BENCH_DURATION ?= 10s
 BENCH_WARMUP   ?= 2s
 
-.PHONY: all build run test test-short vet fmt-check bench bench-go clean
+.PHONY: all build run test test-short test-deps vet fmt-check bench bench-go clean
+
+## test-deps: what the tests need beyond Go (node-smpp for the SMPP interop tests), idempotently
+test-deps:
+	scripts/test-deps.sh
 
 all: build
 
@@ -19,7 +23,7 @@ run: build
 
 ## test: vet, format check, the steady-load tests (too slow under the race
 ## detector) without it, then every test with the race detector
-test: fmt-check vet
+test: fmt-check vet test-deps
 	$(GO) test -count=1 -timeout 10m -run 'SteadyLoad' ./engine/
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 

@@ -21,29 +21,36 @@ type receipt struct {
 	systemID string   // receipts go to binds of this system_id
 	origin   *session // preferred session: the one the message came in on
 	due      time.Time
-	stat     string // smpp.StatDelivered or smpp.StatUndeliverable
+	stat     string // StatDelivered, StatUndeliverable, StatRejected or StatExpired
 }
 
-// message_state values (TLV 0x0427).
-const (
-	stateDelivered     = 2
-	stateUndeliverable = 5
-)
+// outcome chooses the stat of m's receipts: the rule's, else DELIVRD or, by
+// Config.UndeliveredShare, UNDELIV; and UNDELIV for the part that
+// Config.UndeliveredPart names.
+func (s *Server) outcome(r Rule, m Message) string {
+	stat := StatDelivered
+	switch share := s.cfg.UndeliveredShare; {
+	case r.Receipt != "":
+		stat = r.Receipt
+	case share > 0 && (share >= 1 || rand.Float64() < share):
+		stat = StatUndeliverable
+	}
+	if m.Part > 0 && m.Part == s.cfg.UndeliveredPart {
+		stat = StatUndeliverable
+	}
+	return stat
+}
 
-// scheduleReceipt queues a receipt for m, if receipts are on and
+// scheduleReceipt queues a receipt saying stat for m, if receipts are on and
 // registered_delivery asks for one (1: always; 2: on failure only).
-func (s *Server) scheduleReceipt(origin *session, systemID string, m Message, srcTON, srcNPI, registeredDelivery byte) {
+func (s *Server) scheduleReceipt(origin *session, systemID string, m Message, stat string, srcTON, srcNPI, registeredDelivery byte) {
 	if s.cfg.ReceiptDelay < 0 {
 		return
-	}
-	stat := smpp.StatDelivered
-	if s.cfg.UndeliveredShare > 0 && (s.cfg.UndeliveredShare >= 1 || rand.Float64() < s.cfg.UndeliveredShare) {
-		stat = smpp.StatUndeliverable
 	}
 	switch registeredDelivery & 0x03 {
 	case 1:
 	case 2:
-		if stat == smpp.StatDelivered {
+		if stat == StatDelivered {
 			return
 		}
 	default:
@@ -149,13 +156,13 @@ func (s *Server) flushPendingLocked(ss *session) {
 
 // receiptText formats the SMPP 3.4 appendix B receipt text.
 func receiptText(r receipt, done time.Time) string {
-	dlvrd, errCode := "001", "000"
-	if r.stat != smpp.StatDelivered {
-		dlvrd, errCode = "000", "001"
+	dlvrd := "000"
+	if r.stat == StatDelivered {
+		dlvrd = "001"
 	}
 	return fmt.Sprintf("id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s",
-		r.msg.ID, dlvrd, r.msg.ReceivedAt.UTC().Format("0601021504"), done.UTC().Format("0601021504"),
-		r.stat, errCode, receiptExcerpt(r.msg.Text))
+		r.msg.ReceiptID, dlvrd, r.msg.ReceivedAt.UTC().Format("0601021504"), done.UTC().Format("0601021504"),
+		r.stat, receiptStats[r.stat].err, receiptExcerpt(r.msg.Text))
 }
 
 // receiptExcerpt is the first 20 characters of the text, keeping only
@@ -186,10 +193,7 @@ func deliverSM(r receipt, done time.Time) (pdu.Body, error) {
 	f := p.Fields()
 	to := strings.TrimPrefix(r.msg.To, "+")
 	from := strings.TrimPrefix(r.msg.From, "+")
-	state := stateDelivered
-	if r.stat != smpp.StatDelivered {
-		state = stateUndeliverable
-	}
+	state := receiptStats[r.stat].state
 	for _, kv := range []struct {
 		k pdufield.Name
 		v any
@@ -217,10 +221,10 @@ func deliverSM(r receipt, done time.Time) (pdu.Body, error) {
 		}
 	}
 	t := p.TLVFields()
-	if err := t.Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(r.msg.ID)); err != nil {
+	if err := t.Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(r.msg.ReceiptID)); err != nil {
 		return nil, fmt.Errorf("build deliver_sm receipted_message_id: %w", err)
 	}
-	if err := t.Set(pdutlv.TagMessageStateOption, uint8(state)); err != nil {
+	if err := t.Set(pdutlv.TagMessageStateOption, state); err != nil {
 		return nil, fmt.Errorf("build deliver_sm message_state: %w", err)
 	}
 	return p, nil

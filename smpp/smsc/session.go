@@ -2,9 +2,12 @@ package smsc
 
 import (
 	"bufio"
+	"container/heap"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -25,9 +28,18 @@ const writeTimeout = 10 * time.Second
 // smscSystemID is the system_id the simulator gives in bind responses.
 const smscSystemID = "otpgate-smsc"
 
+// statusThrottled is ESME_RTHROTTLED, the answer past Config.TPS.
+const statusThrottled pdu.Status = 0x58
+
 // session is one client connection. Goroutines: serve (the reader, which
 // answers every request), sendReceipts (writes queued receipts) and, with
-// Config.SubmitDelay, respondLater (writes delayed submit_sm_resp).
+// Config.SubmitDelay or SubmitJitter, respondLater (writes delayed
+// submit_sm_resp when they are due).
+//
+// Writes go through one buffered writer. The reader leaves its answers in the
+// buffer while another complete PDU is already waiting to be read, and flushes
+// before it could block (reading, or waiting for a window slot), so a client
+// that pipelines gets its answers in few TCP segments and none waits.
 type session struct {
 	srv  *Server
 	id   uint64
@@ -35,7 +47,8 @@ type session struct {
 	conn net.Conn
 	br   *bufio.Reader
 
-	wmu sync.Mutex // one PDU written at a time
+	wmu sync.Mutex    // one PDU written at a time
+	bw  *bufio.Writer // guarded by wmu
 	seq atomic.Uint32
 
 	// kind (the bind command, 0 while unbound) and systemID are guarded by
@@ -43,16 +56,21 @@ type session struct {
 	kind     pdu.ID
 	systemID string
 
-	receipts chan receipt
-	delayed  chan delayedResp
-	done     chan struct{}
-	once     sync.Once
+	receipts  chan receipt
+	window    chan struct{}              // a token per submit_sm in progress; nil without Config.Window
+	delayed   chan delayedResp           // nil when submit_sm are answered at once
+	dropTimer atomic.Pointer[time.Timer] // Config.DropAfter
+	done      chan struct{}
+	once      sync.Once
 }
 
+// delayedResp is a submit_sm_resp waiting for its due time.
 type delayedResp struct {
-	due time.Time
-	seq uint32
-	id  string
+	due    time.Time
+	order  uint64 // tie-break: equal due times leave in arrival order
+	seq    uint32
+	status pdu.Status
+	id     string
 }
 
 func newSession(s *Server, id uint64, conn net.Conn) *session {
@@ -62,11 +80,15 @@ func newSession(s *Server, id uint64, conn net.Conn) *session {
 		log:      s.log.With("session", id, "remote", conn.RemoteAddr().String()),
 		conn:     conn,
 		br:       bufio.NewReaderSize(conn, 32<<10),
+		bw:       bufio.NewWriterSize(conn, 32<<10),
 		receipts: make(chan receipt, s.cfg.ReceiptQueue),
 		done:     make(chan struct{}),
 	}
-	if s.cfg.SubmitDelay > 0 {
-		ss.delayed = make(chan delayedResp, 4096)
+	if s.cfg.Window > 0 {
+		ss.window = make(chan struct{}, s.cfg.Window)
+	}
+	if s.cfg.SubmitDelay > 0 || s.cfg.SubmitJitter > 0 {
+		ss.delayed = make(chan delayedResp, 1024)
 	}
 	return ss
 }
@@ -78,6 +100,9 @@ func (ss *session) receives() bool {
 
 func (ss *session) close() {
 	ss.once.Do(func() {
+		if t := ss.dropTimer.Load(); t != nil {
+			t.Stop()
+		}
 		_ = ss.conn.Close()
 		close(ss.done)
 	})
@@ -96,6 +121,7 @@ func (ss *session) serve() {
 	}
 
 	ss.readLoop()
+	ss.flush()
 	ss.close()
 	wg.Wait()
 
@@ -120,6 +146,9 @@ func (ss *session) serve() {
 
 func (ss *session) readLoop() {
 	for {
+		if !ss.fullPDUBuffered() {
+			ss.flush()
+		}
 		p, err := smpp.ReadPDU(ss.br)
 		if err != nil {
 			var de *smpp.DecodeError
@@ -143,9 +172,24 @@ func (ss *session) readLoop() {
 	}
 }
 
-// write sends one PDU and reports whether it was written; a failed write
-// closes the session.
-func (ss *session) write(p pdu.Body, seq uint32, status pdu.Status) bool {
+// fullPDUBuffered reports whether a whole PDU is already in the read buffer,
+// so reading it cannot block.
+func (ss *session) fullPDUBuffered() bool {
+	n := ss.br.Buffered()
+	if n < pdu.HeaderLen {
+		return false
+	}
+	b, err := ss.br.Peek(4)
+	if err != nil {
+		return false
+	}
+	l := int(binary.BigEndian.Uint32(b))
+	return l >= pdu.HeaderLen && l <= n
+}
+
+// send writes one PDU into the write buffer, and to the socket when flush is
+// set. It reports whether that worked; a failed write closes the session.
+func (ss *session) send(p pdu.Body, seq uint32, status pdu.Status, flush bool) bool {
 	b, err := smpp.MarshalPDU(p, seq, status)
 	if err != nil {
 		ss.log.Error("smsc cannot serialize PDU", "err", err)
@@ -154,12 +198,40 @@ func (ss *session) write(p pdu.Body, seq uint32, status pdu.Status) bool {
 	ss.wmu.Lock()
 	defer ss.wmu.Unlock()
 	_ = ss.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if _, err := ss.conn.Write(b); err != nil {
+	_, err = ss.bw.Write(b)
+	if err == nil && flush {
+		err = ss.bw.Flush()
+	}
+	if err != nil {
 		ss.log.Info("smsc write failed, closing the connection", "err", err)
 		ss.close()
 		return false
 	}
 	return true
+}
+
+// write sends one PDU from the reader: it leaves the socket write to the
+// reader's next flush.
+func (ss *session) write(p pdu.Body, seq uint32, status pdu.Status) bool {
+	return ss.send(p, seq, status, false)
+}
+
+// flush writes out whatever is buffered.
+func (ss *session) flush() {
+	ss.wmu.Lock()
+	defer ss.wmu.Unlock()
+	if ss.bw.Buffered() == 0 {
+		return
+	}
+	_ = ss.conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	if err := ss.bw.Flush(); err != nil {
+		select {
+		case <-ss.done:
+		default:
+			ss.log.Info("smsc write failed, closing the connection", "err", err)
+		}
+		ss.close()
+	}
 }
 
 func (ss *session) nack(seq uint32, status pdu.Status) {
@@ -175,7 +247,7 @@ func (ss *session) handle(p pdu.Body) bool {
 	case pdu.BindTransmitterID, pdu.BindReceiverID, pdu.BindTransceiverID:
 		return ss.bind(p)
 	case pdu.SubmitSMID:
-		ss.submit(p)
+		return ss.submit(p)
 	case pdu.EnquireLinkID:
 		s.n.enquireLinks.Add(1)
 		ss.write(pdu.NewEnquireLinkResp(), h.Seq, smpp.StatusOK)
@@ -249,7 +321,8 @@ func (ss *session) bind(p pdu.Body) bool {
 		return already // a second bind on a bound session keeps the first
 	}
 
-	// Answer first: no receipt may reach the client before its bind response.
+	// Answer first: no receipt may reach the client before its bind response
+	// (receipts go through the same write buffer, after it).
 	ss.write(resp, h.Seq, smpp.StatusOK)
 	s.mu.Lock()
 	ss.kind = h.ID
@@ -259,30 +332,81 @@ func (ss *session) bind(p pdu.Body) bool {
 	}
 	s.mu.Unlock()
 	s.n.binds.Add(1)
+	if d := s.cfg.DropAfter; d > 0 {
+		ss.dropTimer.Store(time.AfterFunc(d, func() {
+			select {
+			case <-ss.done:
+				return
+			default:
+			}
+			s.n.dropped.Add(1)
+			ss.log.Info("smsc dropping the connection (Config.DropAfter)", "after", d)
+			ss.close()
+		}))
+	}
 	ss.log.Info("smsc bound", "command", smpp.CommandName(h.ID), "system_id", systemID)
 	return true
 }
 
-// submit accepts or rejects one submit_sm.
-func (ss *session) submit(p pdu.Body) {
+// acquire takes a window slot for one submit_sm, waiting (and so not reading
+// from the socket) while the window is full. False: the session ended.
+func (ss *session) acquire() bool {
+	if ss.window == nil {
+		return true
+	}
+	select {
+	case ss.window <- struct{}{}:
+		return true
+	default:
+	}
+	ss.flush() // answers the client may be waiting for, before we stop reading
+	select {
+	case ss.window <- struct{}{}:
+		return true
+	case <-ss.done:
+		return false
+	}
+}
+
+// release frees the window slot of one submit_sm.
+func (ss *session) release() {
+	if ss.window != nil {
+		<-ss.window
+	}
+}
+
+// submit accepts, rejects, ignores or drops one submit_sm; false ends the
+// session.
+func (ss *session) submit(p pdu.Body) bool {
 	s := ss.srv
 	h := p.Header()
+	if !ss.acquire() {
+		return false
+	}
 	s.mu.Lock()
 	kind, systemID := ss.kind, ss.systemID
 	s.mu.Unlock()
 	reject := func(status pdu.Status, why string) {
 		s.n.rejected.Add(1)
 		ss.log.Info("smsc submit_sm rejected", "seq", h.Seq, "status", smpp.StatusName(status), "reason", why)
-		ss.write(pdu.NewSubmitSMResp(), h.Seq, status)
+		ss.answer(h.Seq, status, "")
 	}
 	if kind != pdu.BindTransmitterID && kind != pdu.BindTransceiverID {
 		reject(smpp.StatusInvBndSts, "session not bound as transmitter or transceiver")
-		return
+		return true
+	}
+	if n := s.cfg.DropEvery; n > 0 && s.seen.Add(1)%uint64(n) == 0 {
+		s.n.dropped.Add(1)
+		ss.log.Info("smsc dropping the connection instead of answering (Config.DropEvery)", "seq", h.Seq, "every", n)
+		ss.release()
+		ss.flush() // the submits before this one are answered
+		ss.close()
+		return false
 	}
 	dst := smpp.FieldString(p, pdufield.DestinationAddr)
 	if dst == "" {
 		reject(smpp.StatusInvDstAdr, "empty destination_addr")
-		return
+		return true
 	}
 	payload := smpp.FieldBytes(p, pdufield.ShortMessage)
 	if len(payload) == 0 {
@@ -290,14 +414,13 @@ func (ss *session) submit(p pdu.Body) {
 			payload = b
 		}
 	}
-	if esm := smpp.FieldByte(p, pdufield.ESMClass); esm&0x40 != 0 && len(payload) > 0 {
-		// UDHI: skip the user data header (concatenation info).
-		if udhl := int(payload[0]); 1+udhl <= len(payload) {
-			payload = payload[1+udhl:]
-		}
+	body, part, isPart := splitUDH(smpp.FieldByte(p, pdufield.ESMClass), payload)
+	if !isPart {
+		part, isPart = sarInfo(p)
 	}
+	isPart = isPart && part.valid()
 	dc := smpp.FieldByte(p, pdufield.DataCoding)
-	text, enc := smpp.DecodeText(dc, payload)
+	text, enc := smpp.DecodeText(dc, body)
 	srcTON := smpp.FieldByte(p, pdufield.SourceAddrTON)
 	srcNPI := smpp.FieldByte(p, pdufield.SourceAddrNPI)
 	m := Message{
@@ -307,57 +430,149 @@ func (ss *session) submit(p pdu.Body) {
 		Encoding:   enc,
 		DataCoding: dc,
 		ReceivedAt: time.Now(),
+		Parts:      1,
+	}
+	if isPart {
+		m.Part, m.Parts, m.Ref, m.Concat = part.seq, part.total, part.ref, part.scheme
+	}
+	rule := s.rule(m.To)
+	if rule.NoResponse || s.cfg.NoResponse {
+		s.n.noResponse.Add(1)
+		ss.log.Info("smsc leaving submit_sm unanswered", "seq", h.Seq, "to", smpp.MaskNumber(m.To))
+		ss.release()
+		return true
+	}
+	if rule.Status != 0 {
+		reject(rule.Status, "rule "+rule.Prefix)
+		return true
 	}
 	if hook := s.cfg.SubmitStatus; hook != nil {
 		if status := hook(m); status != 0 {
 			reject(status, "Config.SubmitStatus")
-			return
+			return true
 		}
 	}
-	m.ID = s.newID()
-	s.store(m)
-	s.n.submits.Add(1)
-	if s.cfg.OnMessage != nil {
-		s.cfg.OnMessage(m)
+	if s.tps != nil && !s.tps.take(m.ReceivedAt) {
+		s.n.throttled.Add(1)
+		ss.log.Debug("smsc submit_sm throttled", "seq", h.Seq, "tps", s.cfg.TPS)
+		ss.answer(h.Seq, statusThrottled, "")
+		return true
 	}
-	ss.log.Debug("smsc submit_sm accepted", "seq", h.Seq, "message_id", m.ID, "to", smpp.MaskNumber(m.To), "encoding", enc, "octets", len(payload))
-	if ss.delayed != nil {
-		select {
-		case ss.delayed <- delayedResp{due: time.Now().Add(s.cfg.SubmitDelay), seq: h.Seq, id: m.ID}:
-		case <-ss.done:
-			return
-		}
+
+	m.ID, m.ReceiptID = s.newID()
+	m.PartIDs = []string{m.ID}
+	var joined Message
+	var complete bool
+	s.mu.Lock()
+	if isPart {
+		joined, complete = s.addPartLocked(m, part, body)
 	} else {
-		ss.writeSubmitResp(h.Seq, m.ID)
+		s.inbox.add(m)
 	}
-	s.scheduleReceipt(ss, systemID, m, srcTON, srcNPI, smpp.FieldByte(p, pdufield.RegisteredDelivery))
+	s.mu.Unlock()
+	s.n.submits.Add(1)
+	if isPart {
+		s.n.parts.Add(1)
+		if complete {
+			s.n.joined.Add(1)
+		}
+	}
+	if hook := s.cfg.OnMessage; hook != nil {
+		switch {
+		case !isPart:
+			hook(m)
+		case complete:
+			hook(joined)
+		}
+	}
+	ss.log.Debug("smsc submit_sm accepted", "seq", h.Seq, "message_id", m.ID, "to", smpp.MaskNumber(m.To),
+		"encoding", enc, "octets", len(body), "part", m.Part, "parts", m.Parts)
+	ss.answer(h.Seq, 0, m.ID)
+	s.scheduleReceipt(ss, systemID, m, s.outcome(rule, m), srcTON, srcNPI, smpp.FieldByte(p, pdufield.RegisteredDelivery))
+	return true
 }
 
-func (ss *session) writeSubmitResp(seq uint32, id string) {
+// answer sends a submit_sm_resp now or, with a submit delay, when it is due,
+// and frees the window slot once it is written.
+func (ss *session) answer(seq uint32, status pdu.Status, id string) {
+	if ss.delayed == nil {
+		ss.writeSubmitResp(seq, status, id, false)
+		ss.release()
+		return
+	}
+	cfg := &ss.srv.cfg
+	d := cfg.SubmitDelay
+	if j := cfg.SubmitJitter; j > 0 {
+		d += time.Duration(rand.Int64N(int64(j)))
+	}
+	select {
+	case ss.delayed <- delayedResp{due: time.Now().Add(d), seq: seq, status: status, id: id}:
+	case <-ss.done:
+		ss.release()
+	}
+}
+
+func (ss *session) writeSubmitResp(seq uint32, status pdu.Status, id string, flush bool) {
 	resp := pdu.NewSubmitSMResp()
-	_ = resp.Fields().Set(pdufield.MessageID, id)
-	ss.write(resp, seq, smpp.StatusOK)
+	if status == 0 {
+		_ = resp.Fields().Set(pdufield.MessageID, id)
+	}
+	ss.send(resp, seq, status, flush)
 }
 
-// respondLater writes delayed submit_sm_resp in order (the delay is fixed).
+// respHeap orders delayed responses by due time.
+type respHeap []delayedResp
+
+func (h respHeap) Len() int { return len(h) }
+func (h respHeap) Less(i, j int) bool {
+	if h[i].due.Equal(h[j].due) {
+		return h[i].order < h[j].order
+	}
+	return h[i].due.Before(h[j].due)
+}
+func (h respHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *respHeap) Push(x any)   { *h = append(*h, x.(delayedResp)) }
+func (h *respHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// respondLater writes delayed submit_sm_resp when they are due — out of
+// order when their delays differ — freeing a window slot for each.
 func (ss *session) respondLater() {
+	var h respHeap
+	var order uint64
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	defer t.Stop()
 	for {
-		var d delayedResp
+		now := time.Now()
+		wrote := false
+		for len(h) > 0 && !h[0].due.After(now) {
+			d := heap.Pop(&h).(delayedResp)
+			ss.writeSubmitResp(d.seq, d.status, d.id, false)
+			ss.release()
+			wrote = true
+		}
+		if wrote {
+			ss.flush()
+		}
+		var timer <-chan time.Time
+		if len(h) > 0 {
+			t.Reset(time.Until(h[0].due))
+			timer = t.C
+		}
 		select {
-		case d = <-ss.delayed:
+		case d := <-ss.delayed:
+			order++
+			d.order = order
+			heap.Push(&h, d)
+		case <-timer:
 		case <-ss.done:
 			return
 		}
-		if wait := time.Until(d.due); wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-t.C:
-			case <-ss.done:
-				t.Stop()
-				return
-			}
-		}
-		ss.writeSubmitResp(d.seq, d.id)
 	}
 }
 
@@ -379,7 +594,8 @@ func (ss *session) sendReceipts() {
 		if seq == 0 {
 			seq = ss.seq.Add(1) & 0x7FFFFFFF
 		}
-		if ss.write(p, seq, smpp.StatusOK) {
+		// Flush when no other receipt is waiting: a burst leaves together.
+		if ss.send(p, seq, smpp.StatusOK, len(ss.receipts) == 0) {
 			ss.srv.n.receipts.Add(1)
 		}
 		// A receipt whose write failed is lost, as with a real SMSC whose

@@ -35,13 +35,13 @@ func start(t *testing.T, cfg smsc.Config) *smsc.Server {
 
 // esme is a scripted client.
 type esme struct {
-	t    *testing.T
+	t    testing.TB
 	conn net.Conn
 	br   *bufio.Reader
 	seq  uint32
 }
 
-func dial(t *testing.T, s *smsc.Server) *esme {
+func dial(t testing.TB, s *smsc.Server) *esme {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", s.Addr(), 2*time.Second)
 	if err != nil {

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# test-deps.sh — installs what the tests need beyond Go, idempotently:
+# node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
+# the SMPP interoperability tests in smpp/smsc/interop_integration_test.go.
+#
+#   scripts/test-deps.sh
+#
+# - node and npm must be on PATH. When either is missing and this runs as root
+#   with apt-get, it installs Debian's nodejs/npm packages (and says so);
+#   otherwise it warns and exits 0: the interop tests then skip, saying why.
+# - node_modules is (re)installed only when it is missing or stale: when
+#   package.json, package-lock.json or node's major version changed since the
+#   last install (a stamp file in node_modules records them). With a lock file
+#   it runs `npm ci`, else `npm install`; nothing is fetched when up to date.
+# Exits non-zero only when an install it attempted failed.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+dir="$root/smpp/smsc/testdata/node"
+stamp="$dir/node_modules/.otpgate-test-deps"
+
+say() { echo "test-deps: $*"; }
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if ((${#missing[@]})); then
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		say "node/npm missing: installing Debian packages ${missing[*]} with apt-get (running as root)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	else
+		say "WARNING: ${missing[*]} not installed and not root (or no apt-get): cannot install them;"
+		say "         the node-smpp interop tests will skip. Install Debian's nodejs and npm to run them."
+		exit 0
+	fi
+fi
+
+# What the install depends on: the manifests and node's major version.
+want="$(cd "$dir" && cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1) node$(node -p 'process.versions.node.split(".")[0]')"
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$dir/node_modules/smpp/package.json" ]]; then
+	say "node-smpp $(node -p "require('$dir/node_modules/smpp/package.json').version") already installed in ${dir#"$root"/}/node_modules"
+	exit 0
+fi
+
+cd "$dir"
+if [[ -f package-lock.json ]]; then
+	say "installing node-smpp with npm ci in ${dir#"$root"/}"
+	npm ci --no-audit --no-fund --loglevel=error
+else
+	say "installing node-smpp with npm install in ${dir#"$root"/}"
+	npm install --no-audit --no-fund --loglevel=error
+fi
+version="$(node -p "require('smpp/package.json').version")"
+node -e "require('smpp').createServer" >/dev/null
+echo "$want" >"$stamp"
+say "node-smpp $version installed"
