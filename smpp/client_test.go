@@ -45,11 +45,14 @@ func startSim(t *testing.T, cfg smsc.Config, addr string) *smsc.Server {
 	return s
 }
 
+// clientSeq makes client names unique even when a test runs again (-count).
+var clientSeq atomic.Int64
+
 // clientCfg returns a config with short timings for tests; names are unique
-// per test so metrics do not mix.
+// per test and run so metrics do not mix.
 func clientCfg(t *testing.T, addr string) smpp.Config {
 	return smpp.Config{
-		Name:          strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()),
+		Name:          fmt.Sprintf("%s.%d", strings.NewReplacer("/", "_", " ", "_").Replace(t.Name()), clientSeq.Add(1)),
 		Addr:          addr,
 		SystemID:      smsc.DefaultSystemID,
 		Password:      smsc.DefaultPassword,
@@ -117,6 +120,17 @@ func TestNewClientValidates(t *testing.T) {
 		{func(c *smpp.Config) { c.Window = -1 }, "Config.Window"},
 		{func(c *smpp.Config) { c.SubmitTimeout = -time.Second }, "Config.SubmitTimeout"},
 		{func(c *smpp.Config) { c.ReconnectMin = time.Minute; c.ReconnectMax = time.Second }, "Config.ReconnectMax"},
+		{func(c *smpp.Config) { c.ThrottleMin = time.Minute; c.ThrottleMax = time.Second }, "Config.ThrottleMax"},
+		{func(c *smpp.Config) { c.Binds = []smpp.BindSpec{{Kind: "trx"}} }, "Config.Binds[0].Kind"},
+		{func(c *smpp.Config) { c.Binds = []smpp.BindSpec{{Count: -1}} }, "Config.Binds[0].Count"},
+		{func(c *smpp.Config) { c.Binds = []smpp.BindSpec{{Kind: smpp.BindReceiver, Count: 2}} }, "no transceiver or transmitter"},
+		{func(c *smpp.Config) { c.Binds = []smpp.BindSpec{{Count: 65}} }, "at most 64"},
+		{func(c *smpp.Config) { c.InterfaceVersion = 0x35 }, "Config.InterfaceVersion"},
+		{func(c *smpp.Config) { c.AddressRange = strings.Repeat("1", 41) }, "Config.AddressRange"},
+		{func(c *smpp.Config) { c.TPS = -1 }, "Config.TPS"},
+		{func(c *smpp.Config) { c.BindTPS = -1 }, "BindTPS"},
+		{func(c *smpp.Config) { c.Concat = "udh7" }, "Config.Concat"},
+		{func(c *smpp.Config) { c.ReceiptIDs = "octal" }, "Config.ReceiptIDs"},
 	}
 	for _, tt := range tests {
 		cfg := good
@@ -129,6 +143,21 @@ func TestNewClientValidates(t *testing.T) {
 	if _, err := smpp.NewClient(good, nil, nil); err != nil {
 		t.Fatalf("valid config rejected: %v", err)
 	}
+	// Defaults: one transceiver with the default window.
+	c, err := smpp.NewClient(good, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := c.Binds(); len(st) != 1 || st[0].Kind != smpp.BindTransceiver || st[0].Window != smpp.DefaultWindow || st[0].Bound {
+		t.Fatalf("default binds %+v", st)
+	}
+	full := good
+	full.Name = "full"
+	full.Binds = []smpp.BindSpec{{Kind: smpp.BindTransmitter, Count: 3}, {Kind: smpp.BindReceiver}}
+	full.InterfaceVersion, full.Concat, full.ReceiptIDs, full.TPS, full.BindTPS = 0x50, smpp.ConcatSAR, smpp.ReceiptIDsHex, 100, 30
+	if c, err := smpp.NewClient(full, nil, nil); err != nil || len(c.Binds()) != 4 {
+		t.Fatalf("NewClient(%+v): %v", full, err)
+	}
 }
 
 func TestSubmitRejectsBadInputWithoutLink(t *testing.T) {
@@ -137,11 +166,11 @@ func TestSubmitRejectsBadInputWithoutLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if _, err := c.Submit(ctx, smpp.Message{To: "+447911123456", Text: strings.Repeat("a", 161)}); !errors.Is(err, smpp.ErrTooLong) {
-		t.Errorf("161 septets: %v, want ErrTooLong", err)
+	if _, err := c.Submit(ctx, smpp.Message{To: "+447911123456", Text: strings.Repeat("a", 10*153+1)}); !errors.Is(err, smpp.ErrTooLong) || !errors.Is(err, smpp.ErrInvalidMessage) {
+		t.Errorf("1531 septets: %v, want ErrTooLong in ErrInvalidMessage", err)
 	}
-	if _, err := c.Submit(ctx, smpp.Message{To: "+447911123456", Text: strings.Repeat("Д", 71)}); !errors.Is(err, smpp.ErrTooLong) {
-		t.Errorf("71 UCS-2 chars: %v, want ErrTooLong", err)
+	if _, err := c.Send(ctx, smpp.Message{To: "+447911123456", Text: strings.Repeat("Д", 10*67+1)}); !errors.Is(err, smpp.ErrTooLong) || !errors.Is(err, smpp.ErrInvalidMessage) {
+		t.Errorf("671 UCS-2 chars: %v, want ErrTooLong in ErrInvalidMessage", err)
 	}
 	if _, err := c.Submit(ctx, smpp.Message{To: "447911123456", Text: "hi"}); err == nil || !strings.Contains(err.Error(), "E.164") {
 		t.Errorf("number without '+': %v", err)
@@ -314,36 +343,71 @@ func TestUndeliveredReceipts(t *testing.T) {
 	}
 }
 
+// TestSubmitStatusError: refusals other than throttling come back at once,
+// after one attempt; throttling is retried until the context ends, and the
+// error then says both.
 func TestSubmitStatusError(t *testing.T) {
+	statuses := map[string]pdu.Status{
+		"+15550000058": smpp.StatusThrottled,
+		"+15550000014": smpp.StatusMsgQFul,
+		"+15550000011": smpp.StatusInvDstAdr,
+		"+15550000008": smpp.StatusSysErr,
+		"+15550000045": smpp.StatusSubmitFail,
+	}
+	var mu sync.Mutex
+	attempts := map[string]int{}
 	sim := startSim(t, smsc.Config{SubmitStatus: func(m smsc.Message) pdu.Status {
-		if m.To == "+15550000058" {
-			return smpp.StatusThrottled
-		}
-		if m.To == "+15550000011" {
-			return smpp.StatusInvDstAdr
-		}
-		return 0
+		mu.Lock()
+		attempts[m.To]++
+		mu.Unlock()
+		return statuses[m.To]
 	}}, "")
-	c, _ := runClient(t, clientCfg(t, sim.Addr()), nil)
+	cfg := clientCfg(t, sim.Addr())
+	cfg.ThrottleMin, cfg.ThrottleMax = 10*time.Millisecond, 40*time.Millisecond
+	c, _ := runClient(t, cfg, nil)
+	waitFor(t, 2*time.Second, "bind", c.Bound)
+	for _, tt := range []struct {
+		to                   string
+		status               pdu.Status
+		temporary, permanent bool
+		retried              bool // sent again until the context ends
+	}{
+		{"+15550000058", smpp.StatusThrottled, true, false, true},
+		{"+15550000014", smpp.StatusMsgQFul, true, false, true},
+		{"+15550000011", smpp.StatusInvDstAdr, false, true, false},
+		{"+15550000008", smpp.StatusSysErr, true, false, false},
+		{"+15550000045", smpp.StatusSubmitFail, false, false, false},
+	} {
+		t.Run(smpp.StatusName(tt.status), func(t *testing.T) {
+			const budget = 400 * time.Millisecond
+			ctx, cancel := context.WithTimeout(context.Background(), budget)
+			defer cancel()
+			start := time.Now()
+			_, err := c.Submit(ctx, smpp.Message{To: tt.to, Text: "code"})
+			took := time.Since(start)
+			var se *smpp.StatusError
+			if !errors.As(err, &se) || se.Status != tt.status || se.Temporary() != tt.temporary || se.Permanent() != tt.permanent || se.Command != pdu.SubmitSMID {
+				t.Fatalf("Submit to %s: %v, want StatusError %s", tt.to, err, smpp.StatusName(tt.status))
+			}
+			if !strings.Contains(err.Error(), smpp.StatusName(tt.status)) {
+				t.Errorf("error %q does not name the status", err)
+			}
+			mu.Lock()
+			n := attempts[tt.to]
+			mu.Unlock()
+			if tt.retried {
+				if !errors.Is(err, context.DeadlineExceeded) || took < budget || n < 3 {
+					t.Fatalf("throttled submit: %v after %v and %d attempts, want retries until the deadline", err, took, n)
+				}
+				return
+			}
+			if n != 1 || took > budget/2 {
+				t.Fatalf("%d attempts in %v, want one, at once", n, took)
+			}
+		})
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for _, tt := range []struct {
-		to        string
-		status    pdu.Status
-		temporary bool
-	}{
-		{"+15550000058", smpp.StatusThrottled, true},
-		{"+15550000011", smpp.StatusInvDstAdr, false},
-	} {
-		_, err := c.Submit(ctx, smpp.Message{To: tt.to, Text: "code"})
-		var se *smpp.StatusError
-		if !errors.As(err, &se) || se.Status != tt.status || se.Temporary() != tt.temporary || se.Command != pdu.SubmitSMID {
-			t.Fatalf("Submit to %s: %v, want StatusError %s", tt.to, err, smpp.StatusName(tt.status))
-		}
-		if !strings.Contains(err.Error(), smpp.StatusName(tt.status)) {
-			t.Errorf("error %q does not name the status", err)
-		}
-	}
 	if _, err := c.Submit(ctx, smpp.Message{To: "+15550000012", Text: "code"}); err != nil {
 		t.Fatalf("accepted destination failed: %v", err)
 	}

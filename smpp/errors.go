@@ -7,15 +7,16 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu"
 )
 
-// Errors Submit returns; test them with errors.Is.
+// Errors Send and Submit return; test them with errors.Is.
 var (
-	// ErrTooLong: the text needs more than one SMS segment (160 GSM septets or
-	// 70 UCS-2 units). Concatenated messages are not supported yet.
-	ErrTooLong = errors.New("smpp: text longer than one SMS segment")
+	// ErrTooLong: the text needs more than MaxParts concatenated parts. It
+	// comes wrapped in ErrInvalidMessage.
+	ErrTooLong = errors.New("smpp: text longer than the most parts a message may have")
 
 	// ErrTimeout: the submit_sm was written to the SMSC but no submit_sm_resp
-	// came within Config.SubmitTimeout. The SMSC may or may not have accepted
-	// it: a retry may deliver the message twice.
+	// came within Config.SubmitTimeout (and none either after it was sent
+	// again on another bind, when there was one). The SMSC may or may not
+	// have accepted it: a retry may deliver the message twice.
 	ErrTimeout = errors.New("smpp: no submit_sm_resp within the submit timeout")
 
 	// ErrClosed: Run has returned; the client sends nothing more.
@@ -135,12 +136,12 @@ func (e *StatusError) Permanent() bool {
 	return false
 }
 
-// LinkError is returned by Submit when the link to the SMSC was lost while
-// the submit_sm was outstanding.
+// LinkError is returned by Send and Submit when the link to the SMSC was
+// lost while the submit_sm was outstanding.
 //
 // Sent tells whether the submit_sm had been written to the socket. When it was
 // (Sent == true) the SMSC may have accepted the message and its submit_sm_resp
-// was lost with the link: a retry can deliver the message twice. Submit
+// was lost with the link: a retry can deliver the message twice. Send
 // retries unsent messages itself on the next bound session, so callers in
 // practice only see Sent == true.
 type LinkError struct {

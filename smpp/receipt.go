@@ -1,8 +1,11 @@
 package smpp
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -11,14 +14,24 @@ import (
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 )
 
-// Receipt is a delivery receipt (DLR) for a message sent with Submit.
+// Receipt is a delivery receipt (DLR) for a message sent with Send or
+// Submit.
 type Receipt struct {
 	SMSC      string // Config.Name of the link it came in on
-	MessageID string // the SMSC message id, as Submit returned it: TLV receipted_message_id when present, else the text "id:"
+	Bind      int    // index of the bind it came in on (BindState.Index)
+	MessageID string // the SMSC message id as the receipt gives it: TLV receipted_message_id when present, else the text "id:"; see IDCandidates
 	Stat      string // DELIVRD, UNDELIV, REJECTD, EXPIRED, DELETED, UNKNOWN, ACCEPTD, ENROUTE; other values as sent, upper-cased
 	Delivered bool   // Stat == DELIVRD
 	Final     bool   // Stat is a final state (anything but ENROUTE and unrecognised values)
 	Err       string // the "err:" field of the receipt text, "" when absent
+	// NetworkError is the network_error_code TLV (0x0423), "" when absent:
+	// the network type ("ANSI-136", "IS-95", "GSM", or "type<n>"), a colon
+	// and the error code in decimal, e.g. "GSM:34"; the value in hex when
+	// the TLV is not the 3 octets SMPP defines.
+	NetworkError string
+	// IDFormat is Config.ReceiptIDs of the SMSC the receipt came from ("" is
+	// "auto"); it steers IDCandidates.
+	IDFormat string
 
 	// SubmitDate and DoneDate come from the receipt text (YYMMDDhhmm or
 	// YYMMDDhhmmss, read as UTC since receipts carry no zone); zero when
@@ -116,7 +129,77 @@ func ParseReceipt(p pdu.Body) (Receipt, error) {
 	if b, ok := TLVBytes(p, pdutlv.TagMessageStateOption); ok && len(b) == 1 {
 		tlvStat = messageStates[b[0]]
 	}
-	return parseReceipt(string(text), tlvID, tlvStat)
+	r, err := parseReceipt(string(text), tlvID, tlvStat)
+	if err != nil {
+		return r, err
+	}
+	if b, ok := TLVBytes(p, pdutlv.TagNetworkErrorCode); ok {
+		r.NetworkError = networkError(b)
+	}
+	return r, nil
+}
+
+// networkError formats the network_error_code TLV: network type (1 octet)
+// and error code (2 octets, big-endian).
+func networkError(b []byte) string {
+	if len(b) != 3 {
+		return hex.EncodeToString(b)
+	}
+	var kind string
+	switch b[0] {
+	case 1:
+		kind = "ANSI-136"
+	case 2:
+		kind = "IS-95"
+	case 3:
+		kind = "GSM"
+	default:
+		kind = "type" + strconv.Itoa(int(b[0]))
+	}
+	return kind + ":" + strconv.Itoa(int(b[1])<<8|int(b[2]))
+}
+
+// IDCandidates returns the ids under which the message this receipt is
+// about may have been recorded (the submit_sm_resp id), to try in turn:
+// MessageID as received first, then — per IDFormat — its forms in the other
+// base, without leading zeros: hex in lower case, hex in upper case,
+// decimal. With "auto" (or ""), an id that parses as decimal offers its hex
+// forms, and one that parses as hex offers its decimal form (an all-digit id
+// does both) and, when it is not decimal, itself in both cases; "decimal"
+// and "hex" read the id in that base only; "same" offers the id alone. Ids
+// beyond 64 bits are not converted. Duplicates are left out.
+func (r Receipt) IDCandidates() []string {
+	id := r.MessageID
+	out := []string{id}
+	if id == "" {
+		return out
+	}
+	mode := r.IDFormat
+	if mode == "" {
+		mode = ReceiptIDsAuto
+	}
+	var hexLower, hexUpper, dec string
+	if mode == ReceiptIDsAuto || mode == ReceiptIDsDecimal {
+		if v, err := strconv.ParseUint(id, 10, 64); err == nil {
+			hexLower = strconv.FormatUint(v, 16)
+			hexUpper = strings.ToUpper(hexLower)
+		}
+	}
+	if mode == ReceiptIDsAuto || mode == ReceiptIDsHex {
+		if v, err := strconv.ParseUint(id, 16, 64); err == nil {
+			dec = strconv.FormatUint(v, 10)
+			if hexLower == "" {
+				hexLower = strconv.FormatUint(v, 16)
+				hexUpper = strings.ToUpper(hexLower)
+			}
+		}
+	}
+	for _, c := range []string{hexLower, hexUpper, dec} {
+		if c != "" && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // ParseReceiptText reads the text form of a delivery receipt alone.

@@ -150,3 +150,57 @@ func TestParseReceiptTextDates(t *testing.T) {
 		t.Fatalf("invalid dates parsed: %v %v", r.SubmitDate, r.DoneDate)
 	}
 }
+
+func TestParseReceiptNetworkError(t *testing.T) {
+	tests := []struct {
+		name string
+		tlv  []byte
+		want string
+	}{
+		{"gsm", []byte{3, 0x00, 0x22}, "GSM:34"},
+		{"ansi-136", []byte{1, 0x01, 0x00}, "ANSI-136:256"},
+		{"is-95", []byte{2, 0, 7}, "IS-95:7"},
+		{"unknown type", []byte{9, 0, 1}, "type9:1"},
+		{"malformed length", []byte{3, 0x22}, "0322"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r, err := ParseReceipt(deliverSM(t, 0x04, "id:42 stat:UNDELIV err:034", map[pdutlv.Tag]any{pdutlv.TagNetworkErrorCode: tt.tlv}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.NetworkError != tt.want || r.Stat != StatUndeliverable {
+				t.Fatalf("NetworkError %q stat %s, want %q", r.NetworkError, r.Stat, tt.want)
+			}
+		})
+	}
+	r, err := ParseReceipt(deliverSM(t, 0x04, "id:42 stat:DELIVRD err:000", nil))
+	if err != nil || r.NetworkError != "" {
+		t.Fatalf("without the TLV: %q, %v", r.NetworkError, err)
+	}
+}
+
+func TestReceiptIDCandidates(t *testing.T) {
+	tests := []struct {
+		id, format string
+		want       []string
+	}{
+		{"1234567890", "", []string{"1234567890", "499602d2", "499602D2", "78187493520"}},
+		{"1234567890", ReceiptIDsAuto, []string{"1234567890", "499602d2", "499602D2", "78187493520"}},
+		{"1234567890", ReceiptIDsDecimal, []string{"1234567890", "499602d2", "499602D2"}},
+		{"499602D2", ReceiptIDsAuto, []string{"499602D2", "499602d2", "1234567890"}},
+		{"499602D2", ReceiptIDsHex, []string{"499602D2", "499602d2", "1234567890"}},
+		{"499602d2", ReceiptIDsDecimal, []string{"499602d2"}},
+		{"00ff", ReceiptIDsHex, []string{"00ff", "ff", "FF", "255"}},
+		{"1234567890", ReceiptIDsSame, []string{"1234567890"}},
+		{"abc-42", ReceiptIDsAuto, []string{"abc-42"}},
+		{"6553e0a1b2c3d4e5f60718", ReceiptIDsAuto, []string{"6553e0a1b2c3d4e5f60718"}}, // beyond 64 bits
+		{"", ReceiptIDsAuto, []string{""}},
+	}
+	for _, tt := range tests {
+		got := Receipt{MessageID: tt.id, IDFormat: tt.format}.IDCandidates()
+		if strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("IDCandidates(%q, %q) = %q, want %q", tt.id, tt.format, got, tt.want)
+		}
+	}
+}

@@ -3,12 +3,14 @@ package smpp
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
@@ -18,19 +20,23 @@ import (
 // maxSeq is the largest SMPP sequence number; numbers wrap to 1 after it.
 const maxSeq = 0x7FFFFFFF
 
-// interfaceVersion is the SMPP version sent in the bind (3.4).
-const interfaceVersion = 0x34
+// maxLate is how many abandoned submit_sm (timed out or canceled) a session
+// remembers, to recognise their late responses.
+const maxLate = 4096
 
-// session is one TCP connection to the SMSC, bound as a transceiver.
+// session is one TCP (or TLS) connection of a bind to the SMSC.
 //
 // Goroutines: the reader (readLoop) decodes every PDU and answers the SMSC's
 // requests; keepalive sends enquire_link. Writes from any goroutine go
 // through write, the single writer path, one PDU at a time under wmu with a
 // write deadline. Requests we send (submit_sm, enquire_link, unbind) are
 // registered in pending by sequence number before they are written; the
-// reader hands each response to its waiter.
+// reader hands each response to its waiter. A submit_sm whose waiter gave up
+// moves to late, so that its response, if it ever comes, is recognised and
+// counted as a possible duplicate.
 type session struct {
 	c   *Client
+	b   *bind
 	id  uint64
 	log *slog.Logger
 
@@ -42,6 +48,8 @@ type session struct {
 	mu      sync.Mutex
 	seq     uint32
 	pending map[uint32]*call
+	late    map[uint32]*lateSubmit
+	lateSeq []uint32 // late's keys, oldest first, at most maxLate
 	closed  bool
 	err     error         // why the session ended; set before done is closed
 	done    chan struct{} // closed when the session ends
@@ -61,6 +69,14 @@ type result struct {
 	lost bool       // the link was lost before a response came
 }
 
+// lateSubmit is a submit_sm sent on a session whose waiter stopped waiting
+// for its response.
+type lateSubmit struct {
+	sentAt  time.Time
+	to      string      // masked
+	retried atomic.Bool // sent again on another bind
+}
+
 // notSentError: the request was never (completely) written to the socket, so
 // the SMSC cannot have acted on it and it is safe to send it again.
 type notSentError struct{ err error }
@@ -70,14 +86,16 @@ func (e *notSentError) Unwrap() error { return e.err }
 
 var errWaitTimeout = errors.New("response timeout")
 
-func newSession(c *Client, id uint64, conn net.Conn) *session {
+func newSession(b *bind, id uint64, conn net.Conn) *session {
 	return &session{
-		c:       c,
+		c:       b.c,
+		b:       b,
 		id:      id,
-		log:     c.log.With("session", id),
+		log:     b.log.With("session", id),
 		conn:    conn,
 		br:      bufio.NewReaderSize(conn, 32<<10),
 		pending: make(map[uint32]*call),
+		late:    make(map[uint32]*lateSubmit),
 		done:    make(chan struct{}),
 	}
 }
@@ -90,7 +108,10 @@ func (s *session) nextSeqLocked() uint32 {
 		if s.seq == 0 || s.seq > maxSeq {
 			s.seq = 1
 		}
-		if _, busy := s.pending[s.seq]; !busy {
+		if _, busy := s.pending[s.seq]; busy {
+			continue
+		}
+		if _, busy := s.late[s.seq]; !busy {
 			return s.seq
 		}
 	}
@@ -143,11 +164,11 @@ func (s *session) send(p pdu.Body) (*call, uint32, error) {
 
 	b, err := MarshalPDU(p, seq, 0)
 	if err != nil {
-		s.forget(seq)
+		s.forget(seq, nil)
 		return nil, 0, err
 	}
 	if err := s.write(b); err != nil {
-		s.forget(seq)
+		s.forget(seq, nil)
 		return nil, 0, &notSentError{err}
 	}
 	return cl, seq, nil
@@ -155,30 +176,40 @@ func (s *session) send(p pdu.Body) (*call, uint32, error) {
 
 // forget removes a pending call; it reports whether the call was still
 // pending (if not, its result is already in, or about to be in, cl.ch).
-func (s *session) forget(seq uint32) bool {
+// late, when not nil, is remembered under seq to recognise a late response.
+func (s *session) forget(seq uint32, late *lateSubmit) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.pending[seq]; !ok {
 		return false
 	}
 	delete(s.pending, seq)
+	if late != nil && !s.closed {
+		if len(s.lateSeq) >= maxLate {
+			delete(s.late, s.lateSeq[0])
+			s.lateSeq = s.lateSeq[1:]
+		}
+		s.late[seq] = late
+		s.lateSeq = append(s.lateSeq, seq)
+	}
 	return true
 }
 
 // wait waits for the response to a sent request. It returns errWaitTimeout
-// after timeout, or ctx's error.
-func (s *session) wait(ctx context.Context, cl *call, seq uint32, timeout time.Duration) result {
+// after timeout, or ctx's error; then late, if not nil, is remembered (see
+// forget).
+func (s *session) wait(ctx context.Context, cl *call, seq uint32, timeout time.Duration, late *lateSubmit) result {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
 	case r := <-cl.ch:
 		return r
 	case <-t.C:
-		if s.forget(seq) {
+		if s.forget(seq, late) {
 			return result{err: errWaitTimeout}
 		}
 	case <-ctx.Done():
-		if s.forget(seq) {
+		if s.forget(seq, late) {
 			return result{err: ctx.Err()}
 		}
 	}
@@ -190,12 +221,20 @@ func (s *session) wait(ctx context.Context, cl *call, seq uint32, timeout time.D
 func (s *session) resolve(h pdu.Header, r result) {
 	s.mu.Lock()
 	cl := s.pending[h.Seq]
+	var late *lateSubmit
 	if cl != nil {
 		delete(s.pending, h.Seq)
+	} else if late = s.late[h.Seq]; late != nil && (h.ID == pdu.SubmitSMRespID || h.ID == pdu.GenericNACKID) {
+		delete(s.late, h.Seq) // its seq stays in lateSeq until it ages out
+	} else {
+		late = nil
 	}
 	s.mu.Unlock()
+	if late != nil {
+		s.lateResponse(h, r, late)
+		return
+	}
 	if cl == nil {
-		// Typically a response that came after its waiter gave up.
 		s.log.Warn("smpp response matches no outstanding request", "command", CommandName(h.ID), "seq", h.Seq, "status", StatusName(h.Status))
 		return
 	}
@@ -203,6 +242,25 @@ func (s *session) resolve(h pdu.Header, r result) {
 		r = result{hdr: h, err: fmt.Errorf("SMSC answered %s seq %d with %s", CommandName(cl.cmd), h.Seq, CommandName(h.ID))}
 	}
 	cl.ch <- r
+}
+
+// lateResponse logs and counts a submit_sm_resp that came after its waiter
+// gave up. With status 0 the SMSC did accept the message: if it was sent
+// again on another bind, the handset may get it twice.
+func (s *session) lateResponse(h pdu.Header, r result, late *lateSubmit) {
+	s.b.m.lateResponses.Inc()
+	status := h.Status
+	if h.ID == pdu.GenericNACKID && status == 0 {
+		status = StatusUnknownErr
+	}
+	id := ""
+	if r.p != nil && status == 0 {
+		id = FieldString(r.p, pdufield.MessageID)
+	}
+	s.log.Warn("smpp late submit_sm_resp after the submit gave up",
+		"seq", h.Seq, "to", late.to, "status", StatusName(status), "message_id", id,
+		"after", time.Since(late.sentAt).Round(time.Millisecond),
+		"retried", late.retried.Load(), "possible_duplicate", status == 0)
 }
 
 // close ends the session once: it closes the socket, fails every waiter with
@@ -219,11 +277,32 @@ func (s *session) close(err error) {
 	s.pending = nil
 	s.mu.Unlock()
 
-	s.c.clearSession(s)
-	_ = s.conn.Close()
+	s.c.clearSession(s.b, s)
+	closeConn(s.conn)
 	close(s.done)
 	for _, cl := range pending {
 		cl.ch <- result{err: err, lost: true}
+	}
+}
+
+// closeConn closes a connection. A TLS connection first sends close_notify,
+// which blocks (up to 5s) when the peer stops reading: past 250ms the socket
+// under it is closed instead.
+func closeConn(conn net.Conn) {
+	tc, ok := conn.(*tls.Conn)
+	if !ok {
+		_ = conn.Close()
+		return
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = tc.Close()
+	}()
+	select {
+	case <-done:
+	case <-time.After(250 * time.Millisecond):
+		_ = tc.NetConn().Close()
 	}
 }
 
@@ -233,24 +312,38 @@ func (s *session) closedErr() error {
 	return s.err
 }
 
-// bind sends bind_transceiver and waits for its response, within
-// Config.BindTimeout. It runs before the reader starts.
+// bindPDU returns the bind request of a bind kind and the command_id of its
+// response.
+func bindPDU(kind string) (pdu.Body, pdu.ID) {
+	switch kind {
+	case BindTransmitter:
+		return pdu.NewBindTransmitter(), pdu.BindTransmitterRespID
+	case BindReceiver:
+		return pdu.NewBindReceiver(), pdu.BindReceiverRespID
+	default:
+		return pdu.NewBindTransceiver(), pdu.BindTransceiverRespID
+	}
+}
+
+// bind sends the bind request of the session's kind and waits for its
+// response, within Config.BindTimeout. It runs before the reader starts.
 func (s *session) bind(ctx context.Context) error {
 	cfg := &s.c.cfg
-	stop := context.AfterFunc(ctx, func() { _ = s.conn.Close() })
+	stop := context.AfterFunc(ctx, func() { closeConn(s.conn) })
 	defer stop()
 	if err := s.conn.SetDeadline(time.Now().Add(cfg.BindTimeout)); err != nil {
 		return fmt.Errorf("set bind deadline: %w", err)
 	}
-	p := pdu.NewBindTransceiver()
+	p, respID := bindPDU(s.b.kind)
+	reqID := p.Header().ID
 	f := p.Fields()
 	_ = f.Set(pdufield.SystemID, cfg.SystemID)
 	_ = f.Set(pdufield.Password, cfg.Password)
 	_ = f.Set(pdufield.SystemType, cfg.SystemType)
-	_ = f.Set(pdufield.InterfaceVersion, uint8(interfaceVersion))
-	_ = f.Set(pdufield.AddrTON, uint8(0))
-	_ = f.Set(pdufield.AddrNPI, uint8(0))
-	_ = f.Set(pdufield.AddressRange, "")
+	_ = f.Set(pdufield.InterfaceVersion, cfg.InterfaceVersion)
+	_ = f.Set(pdufield.AddrTON, cfg.AddrTON)
+	_ = f.Set(pdufield.AddrNPI, cfg.AddrNPI)
+	_ = f.Set(pdufield.AddressRange, cfg.AddressRange)
 	s.mu.Lock()
 	seq := s.nextSeqLocked()
 	s.mu.Unlock()
@@ -258,7 +351,7 @@ func (s *session) bind(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	what := fmt.Sprintf("bind_transceiver to %s as system_id %q", cfg.Addr, cfg.SystemID)
+	what := fmt.Sprintf("%s to %s as system_id %q", CommandName(reqID), cfg.Addr, cfg.SystemID)
 	if _, err := s.conn.Write(b); err != nil {
 		return s.bindErr(ctx, what, fmt.Errorf("write: %w", err))
 	}
@@ -267,8 +360,8 @@ func (s *session) bind(ctx context.Context) error {
 		var de *DecodeError
 		switch {
 		case errors.As(err, &de):
-			if de.Header.Seq == seq && (de.Header.ID == pdu.BindTransceiverRespID || de.Header.ID == pdu.GenericNACKID) && de.Header.Status != 0 {
-				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: pdu.BindTransceiverID, Status: de.Header.Status})
+			if de.Header.Seq == seq && (de.Header.ID == respID || de.Header.ID == pdu.GenericNACKID) && de.Header.Status != 0 {
+				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: reqID, Status: de.Header.Status})
 			}
 			if de.Header.Seq == seq {
 				return fmt.Errorf("%s: malformed response: %w", what, err)
@@ -281,7 +374,7 @@ func (s *session) bind(ctx context.Context) error {
 		}
 		h := resp.Header()
 		switch h.ID {
-		case pdu.BindTransceiverRespID, pdu.GenericNACKID:
+		case respID, pdu.GenericNACKID:
 			if h.Seq != seq {
 				s.log.Warn("smpp ignoring bind response with unexpected sequence number", "seq", h.Seq, "want", seq)
 				continue
@@ -290,12 +383,12 @@ func (s *session) bind(ctx context.Context) error {
 				h.Status = StatusUnknownErr
 			}
 			if h.Status != 0 {
-				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: pdu.BindTransceiverID, Status: h.Status})
+				return fmt.Errorf("%s: %w", what, &StatusError{SMSC: cfg.Name, Command: reqID, Status: h.Status})
 			}
 			if err := s.conn.SetDeadline(time.Time{}); err != nil {
 				return fmt.Errorf("clear bind deadline: %w", err)
 			}
-			s.log.Info("smpp bound", "addr", cfg.Addr, "system_id", cfg.SystemID, "smsc_system_id", FieldString(resp, pdufield.SystemID))
+			s.log.Info("smpp bound", "addr", cfg.Addr, "tls", cfg.TLS != nil, "system_id", cfg.SystemID, "smsc_system_id", FieldString(resp, pdufield.SystemID))
 			return nil
 		case pdu.EnquireLinkID:
 			b, _ := MarshalPDU(pdu.NewEnquireLinkResp(), h.Seq, 0)
@@ -423,8 +516,11 @@ func (s *session) deliver(p pdu.Body) {
 		return
 	}
 	r.SMSC = s.c.cfg.Name
-	s.c.m.receipt(r.Stat)
-	s.log.Debug("smpp receipt", "message_id", r.MessageID, "stat", r.Stat, "err_code", r.Err)
+	r.Bind = s.b.index
+	r.IDFormat = s.c.cfg.ReceiptIDs
+	s.b.m.receipt(r.Stat)
+	s.b.receipts.Add(1)
+	s.log.Debug("smpp receipt", "message_id", r.MessageID, "stat", r.Stat, "err_code", r.Err, "network_error", r.NetworkError)
 	s.c.receipts <- r // blocks when the queue is full: back-pressure on the SMSC
 }
 
@@ -444,7 +540,7 @@ func (s *session) keepalive() {
 		if err != nil {
 			return // the session is ending
 		}
-		r := s.wait(context.Background(), cl, seq, cfg.EnquireLinkTimeout)
+		r := s.wait(context.Background(), cl, seq, cfg.EnquireLinkTimeout, nil)
 		switch {
 		case r.lost:
 			return
@@ -467,7 +563,7 @@ func (s *session) unbind() {
 	if err != nil {
 		return
 	}
-	r := s.wait(context.Background(), cl, seq, s.c.cfg.BindTimeout)
+	r := s.wait(context.Background(), cl, seq, s.c.cfg.BindTimeout, nil)
 	if r.err != nil {
 		s.log.Warn("smpp no unbind_resp", "err", r.err)
 		return

@@ -35,6 +35,12 @@ func startRaw(t *testing.T) *rawSMSC {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startRawOn(t, ln)
+}
+
+// startRawOn serves a scripted SMSC on ln (a TLS listener, say).
+func startRawOn(t *testing.T, ln net.Listener) *rawSMSC {
+	t.Helper()
 	r := &rawSMSC{ln: ln, conns: make(chan *rawConn, 16)}
 	var mu sync.Mutex
 	var all []net.Conn
@@ -140,16 +146,33 @@ func (c *rawConn) sendRaw(t *testing.T, b []byte) {
 // bind accepts the client's bind_transceiver.
 func (c *rawConn) bind(t *testing.T) {
 	t.Helper()
-	p := c.read(t, 3*time.Second)
+	p := c.bindAny(t)
 	if p.Header().ID != pdu.BindTransceiverID {
 		t.Fatalf("first PDU is %s, want bind_transceiver", smpp.CommandName(p.Header().ID))
+	}
+}
+
+// bindAny accepts the client's bind, whatever its kind, and returns it.
+func (c *rawConn) bindAny(t *testing.T) pdu.Body {
+	t.Helper()
+	p := c.read(t, 3*time.Second)
+	var resp pdu.Body
+	switch p.Header().ID {
+	case pdu.BindTransceiverID:
+		resp = pdu.NewBindTransceiverResp()
+	case pdu.BindTransmitterID:
+		resp = pdu.NewBindTransmitterResp()
+	case pdu.BindReceiverID:
+		resp = pdu.NewBindReceiverResp()
+	default:
+		t.Fatalf("first PDU is %s, want a bind", smpp.CommandName(p.Header().ID))
 	}
 	if v := smpp.FieldByte(p, pdufield.InterfaceVersion); v != 0x34 {
 		t.Fatalf("interface_version 0x%02X", v)
 	}
-	resp := pdu.NewBindTransceiverResp()
 	_ = resp.Fields().Set(pdufield.SystemID, "raw")
 	c.send(t, resp, p.Header().Seq, 0)
+	return p
 }
 
 // rawClientCfg is clientCfg with a short BindTimeout: the scripted SMSC
@@ -253,8 +276,15 @@ func TestSubmitTimeoutThenLateResponse(t *testing.T) {
 	if !errors.Is(err, smpp.ErrTimeout) {
 		t.Fatalf("Submit = %v, want ErrTimeout", err)
 	}
-	// The late response is ignored; the link stays up and works.
+	// With one bind there is no other to retry on. The late response is
+	// counted and otherwise ignored; the link stays up and works.
 	conn.send(t, submitResp("late"), p.Header().Seq, 0)
+	waitFor(t, time.Second, "the late response counted", func() bool {
+		return bindCounter("otpgate_smpp_late_responses_total", cfg.Name, 1) == 1
+	})
+	if n := bindCounter("otpgate_smpp_timeout_retries_total", cfg.Name, 1); n != 0 {
+		t.Fatalf("%d retries with a single bind", n)
+	}
 	go func() {
 		id, err := c.Submit(ctx, smpp.Message{To: "+15550006001", Text: "code"})
 		if err == nil && id != "second" {

@@ -17,19 +17,24 @@ const (
 	DataCodingUCS2    byte = 0x08 // UCS-2 / UTF-16BE
 )
 
-// Names of the two encodings Otpgate sends, as Segments reports them.
+// Names of the encodings Otpgate sends, as Segments and Sent report them.
 const (
-	EncodingGSM7 = "gsm7"
-	EncodingUCS2 = "ucs2"
+	EncodingGSM7   = "gsm7"
+	EncodingUCS2   = "ucs2"
+	EncodingLatin1 = "latin1" // only with Config.Latin1
 )
 
-// Segment sizes: one segment, and each part of a concatenated message (whose
-// user data header takes 6 octets).
+// Segment sizes: one segment, and each part of a concatenated message whose
+// user data header takes 6 octets (an 8-bit reference, Config.Concat
+// "udh8"); with a 16-bit reference or SAR the parts hold one septet, unit or
+// octet less (see Config.Concat).
 const (
-	GSM7SingleSegment = 160 // septets
-	GSM7MultiSegment  = 153 // septets
-	UCS2SingleSegment = 70  // UTF-16 code units
-	UCS2MultiSegment  = 67  // UTF-16 code units
+	GSM7SingleSegment   = 160 // septets
+	GSM7MultiSegment    = 153 // septets
+	UCS2SingleSegment   = 70  // UTF-16 code units
+	UCS2MultiSegment    = 67  // UTF-16 code units
+	Latin1SingleSegment = 140 // octets
+	Latin1MultiSegment  = 134 // octets
 )
 
 // Encode picks the encoding for text and encodes it: GSM 03.38 unpacked
@@ -44,44 +49,29 @@ func Encode(text string) (dataCoding byte, payload []byte) {
 	return DataCodingUCS2, EncodeUCS2(text)
 }
 
-// Segments reports how text would be sent: the encoding Encode picks
+// Segments reports how text would be sent with the default settings
+// (Config.Latin1 false, Config.Concat "udh8"): the encoding Encode picks
 // ("gsm7" or "ucs2"), its length in that encoding's units (septets, escapes
-// counting two; or UTF-16 code units), and how many SMS segments it needs
-// (160/153 septets, 70/67 units; an escape or a surrogate pair is never split
-// across two segments). Empty text is one (empty) segment.
+// counting two; or UTF-16 code units), and how many SMS it needs (160/153
+// septets, 70/67 units; an escape or a surrogate pair is never split across
+// two parts). Empty text is one (empty) segment. Client.Segments answers for
+// a client's own settings.
 func Segments(text string) (encoding string, units int, segments int) {
-	if n, ok := gsmLen(text); ok {
-		if n <= GSM7SingleSegment {
-			return EncodingGSM7, n, 1
-		}
-		return EncodingGSM7, n, countSegments(text, GSM7MultiSegment, func(r rune) int { return gsmSeptets(r) })
-	}
-	n := 0
-	for _, r := range text {
-		n += utf16.RuneLen(r)
-	}
-	if n <= UCS2SingleSegment {
-		return EncodingUCS2, n, 1
-	}
-	return EncodingUCS2, n, countSegments(text, UCS2MultiSegment, func(r rune) int { return utf16.RuneLen(r) })
+	sp := splitText(text, false, ConcatUDH8)
+	return sp.encoding, sp.units, len(sp.parts)
 }
 
-// countSegments fills segments of at most size units greedily, never
-// splitting the units of one character.
-func countSegments(text string, size int, cost func(rune) int) int {
-	segments, used := 1, 0
+// EncodeLatin1 encodes text in ISO-8859-1, one octet per character. It
+// returns ok=false, and no payload, when a character is beyond U+00FF.
+func EncodeLatin1(text string) (payload []byte, ok bool) {
+	out := make([]byte, 0, len(text))
 	for _, r := range text {
-		c := cost(r)
-		if c < 1 {
-			c = 1 // invalid rune: EncodeUCS2 writes U+FFFD, one unit
+		if r > 0xFF {
+			return nil, false
 		}
-		if used+c > size {
-			segments++
-			used = 0
-		}
-		used += c
+		out = append(out, byte(r))
 	}
-	return segments
+	return out, true
 }
 
 // EncodeUCS2 encodes text as UTF-16BE. Invalid UTF-8 becomes U+FFFD.

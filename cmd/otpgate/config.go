@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -129,6 +130,37 @@ type SMSCConf struct {
 	SubmitTimeout Duration `yaml:"submit_timeout"` // wait for submit_sm_resp; default 10s
 	ReconnectMin  Duration `yaml:"reconnect_min"`  // default 500ms
 	ReconnectMax  Duration `yaml:"reconnect_max"`  // default 30s
+	// Binds: kinds and counts of binds to open; default one transceiver.
+	// Transmitters need a receiver (or a transceiver) for receipts.
+	Binds            []BindConf `yaml:"binds"`
+	InterfaceVersion int        `yaml:"interface_version"` // default 0x34
+	AddrTON          int        `yaml:"addr_ton"`          // bind addr_ton; default 0
+	AddrNPI          int        `yaml:"addr_npi"`          // bind addr_npi; default 0
+	AddressRange     string     `yaml:"address_range"`     // bind address_range; default ""
+	TPS              float64    `yaml:"tps"`               // submits per second to this SMSC; 0: no limit
+	BindTPS          float64    `yaml:"bind_tps"`          // per bind; 0: no limit
+	// Concat: how long texts are split: udh8 (default), udh16, sar.
+	Concat string `yaml:"concat"`
+	// Latin1: send non-GSM text that fits ISO-8859-1 as data_coding 3
+	// instead of UCS-2 (only where the SMSC supports it). Default false.
+	Latin1 bool `yaml:"latin1"`
+	// ReceiptIDs: how this SMSC spells message ids in receipts: auto
+	// (default: try as given, then hex/decimal conversions), same, hex, decimal.
+	ReceiptIDs string   `yaml:"receipt_ids"`
+	TLS        *TLSConf `yaml:"tls"`
+}
+
+// BindConf is one kind of bind and how many of it.
+type BindConf struct {
+	Kind  string `yaml:"kind"`  // transceiver | transmitter | receiver
+	Count int    `yaml:"count"` // default 1
+}
+
+// TLSConf turns on TLS to an SMSC.
+type TLSConf struct {
+	CAFile             string `yaml:"ca_file"`              // PEM roots; default the system's
+	ServerName         string `yaml:"server_name"`          // default the address's host
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // never in production
 }
 
 // RoutesConf is the first form of the routing table.
@@ -343,23 +375,63 @@ func (c *Config) finish() error {
 			return fmt.Errorf("%s.password: longer than 8 characters (SMPP 3.4 limit)", at)
 		case s.Window < 0 || s.Window > 1000:
 			return fmt.Errorf("%s.window: %d is outside 1..1000", at, s.Window)
+		case s.TPS < 0 || s.BindTPS < 0:
+			return fmt.Errorf("%s.tps: negative", at)
+		case s.InterfaceVersion < 0 || s.InterfaceVersion > 0xff:
+			return fmt.Errorf("%s.interface_version: %d is not a byte", at, s.InterfaceVersion)
+		case s.AddrTON < 0 || s.AddrTON > 0xff || s.AddrNPI < 0 || s.AddrNPI > 0xff:
+			return fmt.Errorf("%s.addr_ton/addr_npi: not a byte", at)
+		}
+		switch s.Concat {
+		case "", "udh8", "udh16", "sar":
+		default:
+			return fmt.Errorf("%s.concat: %q is not one of udh8, udh16, sar", at, s.Concat)
+		}
+		switch s.ReceiptIDs {
+		case "", "auto", "same", "hex", "decimal":
+		default:
+			return fmt.Errorf("%s.receipt_ids: %q is not one of auto, same, hex, decimal", at, s.ReceiptIDs)
+		}
+		transmit := len(s.Binds) == 0
+		for j, b := range s.Binds {
+			switch b.Kind {
+			case "transceiver", "transmitter":
+				transmit = true
+			case "receiver":
+			default:
+				return fmt.Errorf("%s.binds[%d].kind: %q is not one of transceiver, transmitter, receiver", at, j, b.Kind)
+			}
+			if b.Count < 0 || b.Count > 64 {
+				return fmt.Errorf("%s.binds[%d].count: %d is outside 1..64", at, j, b.Count)
+			}
+		}
+		if !transmit {
+			return fmt.Errorf("%s.binds: no transmitter or transceiver bind: nothing could be sent", at)
+		}
+		if s.TLS != nil && s.TLS.CAFile != "" {
+			if _, err := os.Stat(s.TLS.CAFile); err != nil {
+				return fmt.Errorf("%s.tls.ca_file: %v", at, err)
+			}
 		}
 		names[s.Name] = true
 	}
 	if c.Sandbox {
 		names["sandbox"] = true
 	}
-	maxSubmit := 10 * time.Second // smpp's default submit_timeout
+	// A submit that times out is tried once more on another bind, so one
+	// send may wait two submit timeouts.
+	var maxSubmit time.Duration
+	if c.Sandbox || len(c.SMSCs) == 0 {
+		maxSubmit = 10 * time.Second // the connector's default
+	}
 	for _, s := range c.SMSCs {
-		if s.SubmitTimeout.D() > maxSubmit {
-			maxSubmit = s.SubmitTimeout.D()
-		}
+		maxSubmit = max(maxSubmit, cmp.Or(s.SubmitTimeout.D(), 10*time.Second))
 	}
 	if c.SMS.SendTimeout == 0 {
-		c.SMS.SendTimeout = Duration(maxSubmit + 5*time.Second)
+		c.SMS.SendTimeout = Duration(2*maxSubmit + 5*time.Second)
 	}
-	if c.SMS.SendTimeout.D() < maxSubmit+time.Second {
-		return fmt.Errorf("sms.send_timeout: %s must exceed the longest smscs[].submit_timeout (%s) by at least 1s, or a send gives up while the SMSC may still accept it", c.SMS.SendTimeout.D(), maxSubmit)
+	if c.SMS.SendTimeout.D() < 2*maxSubmit+time.Second {
+		return fmt.Errorf("sms.send_timeout: %s must exceed twice the longest smscs[].submit_timeout (%s; a timed-out submit is tried once more on another bind) by at least 1s, or a send gives up while the SMSC may still accept it", c.SMS.SendTimeout.D(), maxSubmit)
 	}
 	if len(names) == 0 {
 		return errors.New("smscs: no SMSC configured (name one, or set sandbox: true)")

@@ -60,7 +60,7 @@ func TestBadTenantDefaultsStopStart(t *testing.T) {
 		{`sender_id: "Acme Company Ltd"`, "tenants.acme.sender_id"},
 		{`template: nosuch`, `tenants.acme.template: no template named "nosuch"`},
 		{`brand: "` + strings.Repeat("b", 40) + `"`, "tenants.acme.brand"},
-		{`templates: {default: {en: "{code} ` + strings.Repeat("long ", 40) + `"}}`, "more than one SMS"},
+		{`templates: {default: {en: "{code} ` + strings.Repeat("long ", 330) + `"}}`, "more than the 10 a message may take"},
 	} {
 		cfg, err := ParseConfig([]byte("sandbox: true\ntenants: [{id: acme, api_keys: [\"sha256:0000000000000000000000000000000000000000000000000000000000000000\"], " + c.tenant + "}]\n"))
 		if err != nil {

@@ -1,7 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -108,11 +111,41 @@ func (i sandboxInbox) Messages(number string) []api.SandboxMessage {
 type smppSender struct{ c *smpp.Client }
 
 func (s smppSender) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
-	id, err := s.c.Submit(ctx, smpp.Message{From: m.From, To: m.To, Text: m.Text})
+	sent, err := s.c.Send(ctx, smpp.Message{From: m.From, To: m.To, Text: m.Text})
 	if err != nil {
 		return nil, classify(err)
 	}
-	return []string{id}, nil
+	return sent.IDs, nil
+}
+
+// smppConfig turns an smscs[] entry into the connector's config.
+func smppConfig(s SMSCConf) (smpp.Config, error) {
+	c := smpp.Config{
+		Name: s.Name, Addr: s.Address, SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType,
+		Window: s.Window, EnquireLink: s.EnquireLink.D(), SubmitTimeout: s.SubmitTimeout.D(),
+		ReconnectMin: s.ReconnectMin.D(), ReconnectMax: s.ReconnectMax.D(),
+		InterfaceVersion: byte(s.InterfaceVersion), AddrTON: byte(s.AddrTON), AddrNPI: byte(s.AddrNPI), AddressRange: s.AddressRange,
+		TPS: s.TPS, BindTPS: s.BindTPS, Concat: s.Concat, Latin1: s.Latin1, ReceiptIDs: s.ReceiptIDs,
+	}
+	for _, b := range s.Binds {
+		c.Binds = append(c.Binds, smpp.BindSpec{Kind: b.Kind, Count: max(b.Count, 1)})
+	}
+	if s.TLS != nil {
+		host, _, _ := net.SplitHostPort(s.Address)
+		tc := &tls.Config{ServerName: cmp.Or(s.TLS.ServerName, host), InsecureSkipVerify: s.TLS.InsecureSkipVerify, MinVersion: tls.VersionTLS12}
+		if s.TLS.CAFile != "" {
+			pem, err := os.ReadFile(s.TLS.CAFile)
+			if err != nil {
+				return c, fmt.Errorf("tls.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return c, fmt.Errorf("tls.ca_file %s: no PEM certificate in it", s.TLS.CAFile)
+			}
+		}
+		c.TLS = tc
+	}
+	return c, nil
 }
 
 // sendError is an SMPP failure as the engine sees it: a stable reason a
@@ -199,9 +232,10 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	var eng *engine.Engine
 	onReceipt := func(name string) func(smpp.Receipt) {
 		return func(r smpp.Receipt) {
+			cands := r.IDCandidates()
 			eng.SubmitReceipt(engine.Receipt{
 				Connector: name, MessageID: r.MessageID, Delivered: r.Delivered, Final: r.Final,
-				State: r.Stat, Err: r.Err, At: r.ReceivedAt,
+				State: r.Stat, Err: r.Err, At: r.ReceivedAt, AltIDs: cands[min(1, len(cands)):],
 			})
 		}
 	}
@@ -218,11 +252,11 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	}
 	senders := map[string]engine.Sender{}
 	for _, s := range smscs {
-		c, err := smpp.NewClient(smpp.Config{
-			Name: s.Name, Addr: s.Address, SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType,
-			Window: s.Window, EnquireLink: s.EnquireLink.D(), SubmitTimeout: s.SubmitTimeout.D(),
-			ReconnectMin: s.ReconnectMin.D(), ReconnectMax: s.ReconnectMax.D(),
-		}, onReceipt(s.Name), log)
+		sc, err := smppConfig(s)
+		if err != nil {
+			return nil, fmt.Errorf("smscs %s: %w", s.Name, err)
+		}
+		c, err := smpp.NewClient(sc, onReceipt(s.Name), log)
 		if err != nil {
 			return nil, fmt.Errorf("smscs %s: %w", s.Name, err)
 		}
@@ -270,8 +304,8 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
 		SendTimeout: cfg.SMS.SendTimeout.D(),
 		CheckText: func(text string) error {
-			if enc, units, segs := smpp.Segments(text); segs > 1 {
-				return fmt.Errorf("the message is %d %s units long: more than one SMS (160 GSM-7 / 70 UCS-2); shorten the template", units, enc)
+			if enc, units, segs := smpp.Segments(text); segs > smpp.MaxParts {
+				return fmt.Errorf("the message is %d %s units long: %d SMS, more than the %d a message may take; shorten the template", units, enc, segs, smpp.MaxParts)
 			}
 			return nil
 		},
