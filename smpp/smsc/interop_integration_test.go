@@ -377,3 +377,96 @@ func TestInteropNodeSMPPRaw(t *testing.T) {
 	tx.expect(pdu.UnbindRespID, seq, 0)
 	tx.expectClosed()
 }
+
+// TestInteropNodeSMPPBindKindsMultipart: a transmitter bind sends and a
+// receiver bind takes the receipts; long GSM-7 and UCS-2 texts go as
+// concatenated parts (8-bit UDH, 16-bit UDH and SAR) that node-smpp receives
+// in order with consistent headers, and that join back to the text.
+func TestInteropNodeSMPPBindKindsMultipart(t *testing.T) {
+	n := startNodeSMSC(t, 10)
+	ctx, cancel := context.WithTimeout(context.Background(), interopTimeout)
+	defer cancel()
+	for ci, concat := range []string{smpp.ConcatUDH8, smpp.ConcatUDH16, smpp.ConcatSAR} {
+		var mu sync.Mutex
+		receipts := map[string]int{} // id → bind that got it
+		client, err := smpp.NewClient(smpp.Config{
+			Name: "interop-" + concat, Addr: n.addr, SystemID: interopSystem, Password: interopPass,
+			Binds:       []smpp.BindSpec{{Kind: smpp.BindTransmitter, Count: 1}, {Kind: smpp.BindReceiver, Count: 1}},
+			BindTimeout: 3 * time.Second, SubmitTimeout: 3 * time.Second, Concat: concat,
+		}, func(r smpp.Receipt) {
+			mu.Lock()
+			receipts[r.MessageID] = r.Bind
+			mu.Unlock()
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runCtx, stop := context.WithCancel(ctx)
+		ran := make(chan error, 1)
+		go func() { ran <- client.Run(runCtx) }()
+		for _, tt := range []struct{ text, enc string }{
+			{strings.Repeat("Your code is 123456. ", 20), smpp.EncodingGSM7}, // 420 septets: 3 parts
+			{strings.Repeat("Ваш код 123456. ", 7), smpp.EncodingUCS2},       // 112 units: 2 parts
+		} {
+			to := fmt.Sprintf("+4477009001%02d", ci)
+			sent, err := client.Send(ctx, smpp.Message{From: "Otpgate", To: to, Text: tt.text})
+			if err != nil {
+				t.Fatalf("%s %s: Send: %v", concat, tt.enc, err)
+			}
+			if sent.Parts < 2 || len(sent.IDs) != sent.Parts || sent.Encoding != tt.enc {
+				t.Fatalf("%s: sent %+v", concat, sent)
+			}
+			var joined strings.Builder
+			ref := -1
+			for i, id := range sent.IDs {
+				ev := n.next(time.Until(deadline(ctx)), func(ev nodeEvent) bool { return ev.Event == "submit_sm" && ev.ID == id })
+				raw, _ := hex.DecodeString(ev.ShortMessageHex)
+				var seq, total, r int
+				switch concat {
+				case smpp.ConcatSAR:
+					if ev.SAR == nil || ev.UDH != nil || ev.ESMClass&0x40 != 0 {
+						t.Fatalf("%s part %d: sar %v udh %v esm 0x%02X", concat, i+1, ev.SAR, ev.UDH, ev.ESMClass)
+					}
+					seq, total, r = ev.SAR.SegmentSeqnum, ev.SAR.TotalSegments, ev.SAR.MsgRefNum
+				default:
+					want := map[string]int{smpp.ConcatUDH8: 0, smpp.ConcatUDH16: 8}[concat]
+					if ev.UDH == nil || ev.UDH.IEI != want || ev.ESMClass&0x40 == 0 {
+						t.Fatalf("%s part %d: udh %v esm 0x%02X", concat, i+1, ev.UDH, ev.ESMClass)
+					}
+					seq, total, r = ev.UDH.Seq, ev.UDH.Total, ev.UDH.Ref
+					raw = raw[int(raw[0])+1:] // drop the UDH
+				}
+				if seq != i+1 || total != sent.Parts || (ref >= 0 && r != ref) {
+					t.Fatalf("%s part %d: seq %d total %d ref %d (first ref %d)", concat, i+1, seq, total, r, ref)
+				}
+				ref = r
+				text, _ := smpp.DecodeText(byte(ev.DataCoding), raw)
+				joined.WriteString(text)
+			}
+			if joined.String() != tt.text {
+				t.Fatalf("%s %s: parts join to %q, want %q", concat, tt.enc, joined.String(), tt.text)
+			}
+			// every part's receipt comes back, on the receiver bind
+			for _, id := range sent.IDs {
+				deadlineAt := time.Now().Add(5 * time.Second)
+				for {
+					mu.Lock()
+					bind, ok := receipts[id]
+					mu.Unlock()
+					if ok {
+						if kinds := client.Binds(); kinds[bind].Kind != smpp.BindReceiver {
+							t.Fatalf("%s: receipt for %s on a %s bind", concat, id, kinds[bind].Kind)
+						}
+						break
+					}
+					if time.Now().After(deadlineAt) {
+						t.Fatalf("%s: no receipt for part %s", concat, id)
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+		}
+		stop()
+		<-ran
+	}
+}
