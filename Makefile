@@ -42,9 +42,11 @@ fmt-check:
 bench: build bench-go
 	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 	./$(BIN) bench api --mode create-check --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 
 bench-go:
-	$(GO) test -run '^$$' -bench . -benchtime 1s ./router/ ./internal/phone/ ./engine/...
+	$(GO) test -run '^$$' -bench . -benchtime 1s ./router/ ./internal/phone/ ./engine/... ./smpp/...
 
 ## bench-full: the same at full length
 bench-full:
