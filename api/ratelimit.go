@@ -31,6 +31,12 @@ func newBucket(r Rate) *bucket {
 	return &bucket{rate: r.PerSecond, burst: b, tokens: b}
 }
 
+// same reports whether b was made for r.
+func (b *bucket) same(r Rate) bool {
+	n := newBucket(r)
+	return n.rate == b.rate && n.burst == b.burst
+}
+
 // take takes one token, or says how long until one is there.
 func (b *bucket) take(now time.Time) (bool, time.Duration) {
 	b.mu.Lock()

@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -58,22 +59,25 @@ type Config struct {
 	// MaxBodyBytes bounds a request body. Default 16 KiB.
 	MaxBodyBytes int
 	// AdminKeys are the hashes of the admin API keys ("sha256:<hex>"), for
-	// /admin/…; without any, /admin/… does not exist.
+	// /admin/…; without any, every /admin/… request is refused.
 	AdminKeys []string
 	// Rates are the tenants' request rates (token buckets); a tenant not
 	// listed is not limited.
-	Rates  map[string]Rate
+	Rates map[string]Rate
+	// Reload, when set, serves POST /admin/reload: it re-reads the config
+	// and says what changed live and what needs a restart, or why the file
+	// was refused (the running config then stays).
+	Reload func() (ReloadResult, error)
 	Logger *slog.Logger
 }
 
 // Server is the HTTP API.
 type Server struct {
-	cfg     Config
-	keys    map[uint64][]keyEntry // by the first 8 bytes of the key hash
-	admin   map[uint64][]keyEntry
-	buckets map[string]*bucket
-	log     *slog.Logger
-	srv     *fasthttp.Server
+	cfg      Config
+	auth_    atomic.Pointer[authTable] // swapped whole by SetAuth (config reload)
+	draining atomic.Bool
+	log      *slog.Logger
+	srv      *fasthttp.Server
 }
 
 type keyEntry struct {
@@ -92,27 +96,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*bucket{}, log: cfg.Logger}
-	for h, tenant := range cfg.Keys {
-		sum, err := ParseKeyHash(h)
-		if err != nil {
-			return nil, fmt.Errorf("api: tenant %s: %w", tenant, err)
-		}
-		k := binary.BigEndian.Uint64(sum[:8])
-		s.keys[k] = append(s.keys[k], keyEntry{sum, tenant})
-	}
-	for _, h := range cfg.AdminKeys {
-		sum, err := ParseKeyHash(h)
-		if err != nil {
-			return nil, fmt.Errorf("api: admin key: %w", err)
-		}
-		k := binary.BigEndian.Uint64(sum[:8])
-		s.admin[k] = append(s.admin[k], keyEntry{sum, "admin"})
-	}
-	for tenant, r := range cfg.Rates {
-		if r.PerSecond > 0 {
-			s.buckets[tenant] = newBucket(r)
-		}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	if err := s.SetAuth(cfg.Keys, cfg.AdminKeys, cfg.Rates); err != nil {
+		return nil, err
 	}
 	r := router.New()
 	r.POST("/v1/verifications", s.wrap("create", s.auth(s.create)))
@@ -123,8 +109,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Sandbox != nil {
 		r.GET("/v1/sandbox/messages", s.wrap("sandbox_messages", s.auth(s.sandboxMessages)))
 	}
-	if len(s.admin) > 0 {
-		r.GET("/admin/webhooks/dead", s.wrap("admin_dead_letters", s.adminAuth(s.deadLetters)))
+	r.GET("/admin/webhooks/dead", s.wrap("admin_dead_letters", s.adminAuth(s.deadLetters)))
+	if cfg.Reload != nil {
+		r.POST("/admin/reload", s.wrap("admin_reload", s.adminAuth(s.reload)))
 	}
 	r.GET("/healthz", s.wrap("healthz", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, 200, map[string]string{"status": "ok"}) }))
 	r.GET("/readyz", s.wrap("readyz", s.readyz))
@@ -153,6 +140,12 @@ func New(cfg Config) (*Server, error) {
 		// reuse a connection the server is about to close.
 		CloseOnShutdown: true,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				ctx.SetConnectionClose()
+				writeProblem(ctx, 408, "request_timeout", "", "the request was not received in time")
+				return
+			}
 			if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 				writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body over %d bytes", cfg.MaxBodyBytes))
 				return
@@ -201,7 +194,49 @@ func HashKey(key string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-func (s *Server) tenantFor(key []byte) (string, bool) { return lookupKey(s.keys, key) }
+// authTable is the keys and rates in force; replaced whole on a reload.
+type authTable struct {
+	keys    map[uint64][]keyEntry // by the first 8 bytes of the key hash
+	admin   map[uint64][]keyEntry
+	buckets map[string]*bucket
+}
+
+// SetAuth replaces the tenant keys, admin keys and tenant rates (a config
+// reload). A tenant whose rate is unchanged keeps its bucket.
+func (s *Server) SetAuth(keys map[string]string, adminKeys []string, rates map[string]Rate) error {
+	t := &authTable{keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*bucket{}}
+	for h, tenant := range keys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return fmt.Errorf("api: tenant %s: %w", tenant, err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		t.keys[k] = append(t.keys[k], keyEntry{sum, tenant})
+	}
+	for _, h := range adminKeys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return fmt.Errorf("api: admin key: %w", err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		t.admin[k] = append(t.admin[k], keyEntry{sum, "admin"})
+	}
+	old := s.auth_.Load()
+	for tenant, r := range rates {
+		if r.PerSecond <= 0 {
+			continue
+		}
+		if old != nil && old.buckets[tenant] != nil && old.buckets[tenant].same(r) {
+			t.buckets[tenant] = old.buckets[tenant]
+			continue
+		}
+		t.buckets[tenant] = newBucket(r)
+	}
+	s.auth_.Store(t)
+	return nil
+}
+
+func (s *Server) tenantFor(key []byte) (string, bool) { return lookupKey(s.auth_.Load().keys, key) }
 
 func lookupKey(keys map[uint64][]keyEntry, key []byte) (string, bool) {
 	sum := sha256.Sum256(key)
@@ -238,7 +273,7 @@ func (s *Server) auth(h handler) fasthttp.RequestHandler {
 			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "the API key is not valid")
 			return
 		}
-		if b := s.buckets[tenant]; b != nil {
+		if b := s.auth_.Load().buckets[tenant]; b != nil {
 			if ok, wait := b.take(time.Now()); !ok {
 				writeLimited(ctx, "tenant_rate_limit", wait, "the tenant's requests per second are used up")
 				return
@@ -256,7 +291,7 @@ func (s *Server) adminAuth(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			writeProblem(ctx, 401, "missing_api_key", "Authorization", "send Authorization: Bearer <admin key>")
 			return
 		}
-		if _, ok := lookupKey(s.admin, bytes.TrimSpace(authz[7:])); !ok {
+		if _, ok := lookupKey(s.auth_.Load().admin, bytes.TrimSpace(authz[7:])); !ok {
 			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "not an admin key")
 			return
 		}
@@ -272,6 +307,27 @@ func writeLimited(ctx *fasthttp.RequestCtx, code string, wait time.Duration, det
 	}
 	writeProblem(ctx, 429, code, "", detail)
 	ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+}
+
+// ReloadResult is the answer of POST /admin/reload.
+type ReloadResult struct {
+	Reloaded     []string `json:"reloaded"`      // what now runs with the new values
+	NeedsRestart []string `json:"needs_restart"` // what changed in the file but runs with the old values until a restart
+}
+
+func (s *Server) reload(ctx *fasthttp.RequestCtx) {
+	res, err := s.cfg.Reload()
+	if err != nil {
+		writeProblem(ctx, 422, "invalid_config", "", err.Error()+" (the running configuration stays)")
+		return
+	}
+	if res.Reloaded == nil {
+		res.Reloaded = []string{}
+	}
+	if res.NeedsRestart == nil {
+		res.NeedsRestart = []string{}
+	}
+	writeJSON(ctx, 200, res)
 }
 
 func (s *Server) deadLetters(ctx *fasthttp.RequestCtx) {
@@ -548,7 +604,15 @@ func (s *Server) sandboxMessages(ctx *fasthttp.RequestCtx, _ string) {
 	writeJSON(ctx, 200, SandboxMessages{Messages: msgs})
 }
 
+// Drain makes /readyz answer 503 "draining" from now on, so load
+// balancers stop sending before the listener closes.
+func (s *Server) Drain() { s.draining.Store(true) }
+
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
+	if s.draining.Load() {
+		writeJSON(ctx, http.StatusServiceUnavailable, map[string]any{"status": "draining"})
+		return
+	}
 	ok, reasons := true, []string(nil)
 	if s.cfg.Ready != nil {
 		ok, reasons = s.cfg.Ready()

@@ -18,7 +18,7 @@ func benchEngine(b *testing.B, sync store.SyncMode) (*Engine, *fakeSMSC) {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	rt, _ := router.New(nil, "smsc", nil)
+	rt, _ := router.New([]router.Route{{Name: "all", Targets: []router.Target{{Connector: "smsc"}}}}, nil)
 	smsc := &fakeSMSC{}
 	e, err := New(Config{
 		ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,

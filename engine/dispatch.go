@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/router"
 )
 
 // The send path. A verification is stored with its first message queued and
@@ -89,6 +91,35 @@ func reason(err error) string {
 	return "send_error"
 }
 
+func (e *Engine) route(r *store.Record, channel string) (router.Decision, bool) {
+	var h router.Health
+	if e.cfg.Health != nil {
+		h = e.cfg.Health
+	}
+	return e.cfg.Router.Route(router.Request{Number: r.Number, Country: r.Country, Sender: r.SenderID, Tenant: r.Tenant, Channel: channel}, h)
+}
+
+// nextTarget is the first target of dec this message has not failed on for
+// good, nor skipped in this round.
+func nextTarget(dec *router.Decision, m *store.Message) (router.Target, bool) {
+	for _, t := range dec.List() {
+		if !slices.Contains(m.Failed, t.Connector) && !slices.Contains(m.Skipped, t.Connector) {
+			return t, true
+		}
+	}
+	return router.Target{}, false
+}
+
+// failoverReasons are the passing failures that move a message to the next
+// route at once (the connector cannot send now) rather than retrying the
+// same one after a back-off.
+var failoverReasons = map[string]bool{
+	"smsc_unavailable": true, // no bound bind within the send timeout
+	"smsc_timeout":     true, // no submit_sm_resp, also after a retry on another bind
+	"smsc_stopped":     true,
+	"no_connector":     true,
+}
+
 func (e *Engine) dispatch(ctx context.Context, id string) {
 	if !e.claim(id) {
 		return
@@ -106,33 +137,40 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		return
 	}
 	msg := r.Messages[mi]
-	dec, ok := e.cfg.Router.Route(r.Number)
-	var sender Sender
-	if ok {
-		sender = e.cfg.Senders[dec.Connector]
+	dec, ok := e.route(r, msg.Channel)
+	if !ok {
+		e.sendFailed(id, mi, "", nil, reasonError{fmt.Errorf("no %s route for %s", msg.Channel, r.Number), "no_route"}, true)
+		return
 	}
+	target, ok := nextTarget(&dec, &msg)
+	if !ok { // every target failed for good, or the table changed under it
+		e.sendFailed(id, mi, "", &dec, reasonError{errors.New("no route left to try"), "no_route"}, true)
+		return
+	}
+	sender := e.cfg.Senders[target.Connector]
 	if sender == nil {
-		e.sendFailed(id, mi, "", reasonError{fmt.Errorf("no %s route for %s", msg.Channel, r.Number), "no_route"}, true)
+		e.sendFailed(id, mi, target.Connector, &dec, reasonError{fmt.Errorf("route %s names connector %q, which is not running", dec.Route, target.Connector), "no_connector"}, false)
 		return
 	}
 	code, err := e.sec.open(r.ID, r.CodeSealed)
 	if err != nil {
-		e.sendFailed(id, mi, dec.Connector, reasonError{err, "code_unavailable"}, true)
+		e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)
 		return
 	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
 	start := time.Now()
-	msgIDs, err := sender.Send(sctx, Outbound{To: r.Number, From: r.SenderID, Text: render(r.Template, code)})
+	out := Outbound{To: r.Number, From: cmp.Or(dec.Sender, r.SenderID), Text: render(r.Template, code), TON: dec.SourceTON, NPI: dec.SourceNPI}
+	msgIDs, err := sender.Send(sctx, out)
 	cancel()
-	code = ""
+	code, out.Text = "", ""
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down: the dispatch deadline resends after restart
 		}
-		e.sendFailed(id, mi, dec.Connector, err, isPermanent(err))
+		e.sendFailed(id, mi, target.Connector, &dec, err, isPermanent(err))
 		return
 	}
-	observeSubmit(dec.Connector, time.Since(start))
+	observeSubmit(target.Connector, time.Since(start))
 	msgID := ""
 	if len(msgIDs) > 0 {
 		msgID = msgIDs[0]
@@ -143,8 +181,9 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			return store.ErrNoChange
 		}
 		m := &r.Messages[mi]
-		m.State, m.Connector, m.MessageID, m.SubmittedAt, m.Error = MsgSubmitted, dec.Connector, msgID, now, ""
+		m.State, m.Connector, m.MessageID, m.SubmittedAt, m.Error = MsgSubmitted, target.Connector, msgID, now, ""
 		m.Tries++
+		m.Skipped = nil
 		if len(msgIDs) > 1 {
 			m.Parts = make([]store.Part, len(msgIDs))
 			for i, id := range msgIDs {
@@ -152,40 +191,74 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			}
 		}
 		r.UpdatedAt = now
-		r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: dec.Connector, MessageID: msgID, Detail: "route " + dec.Rule})
+		detail := dec.Rule
+		if out.From != r.SenderID {
+			detail += "; sender " + out.From
+		}
+		r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: target.Connector, MessageID: msgID, Detail: detail})
 		dropDeadlines(r, deadlineDispatch)
 		return nil
 	})
 	if err != nil {
-		e.log.Error("send: recording submit failed; the message may be sent again", "id", id, "connector", dec.Connector, "message_id", msgID, "err", err)
+		e.log.Error("send: recording submit failed; the message may be sent again", "id", id, "connector", target.Connector, "message_id", msgID, "err", err)
 		return
 	}
 	for _, mid := range msgIDs {
-		if rc, ok := e.early.take(dec.Connector, mid); ok {
+		if rc, ok := e.early.take(target.Connector, mid); ok {
 			rc.MessageID = mid // the spelling that matched
 			e.applyReceipt(id, rc)
 		}
 	}
 }
 
-func (e *Engine) sendFailed(id string, mi int, connector string, cause error, perm bool) {
+// sendFailed records a failed send of message mi on connector. A permanent
+// failure excludes the connector for this message; a failover reason skips
+// it for this round; either way the next target is tried at once. With no
+// target left: the message fails when every target failed for good, else
+// the round starts again after a back-off (the message waits in the store
+// while its SMSCs are down).
+func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Decision, cause error, perm bool) {
 	now := e.now()
 	why := reason(cause)
-	var becameFailed bool
+	failover := perm || failoverReasons[why]
+	var becameFailed, again bool
 	rec, err := e.st.Update(id, func(r *store.Record) error {
-		becameFailed = false
+		becameFailed, again = false, false
 		if r.Status != StatusPending || mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
 			return store.ErrNoChange
 		}
 		m := &r.Messages[mi]
-		m.Tries++
 		m.Error = why
 		m.Connector = connector
 		r.UpdatedAt = now
 		dropDeadlines(r, deadlineDispatch)
-		if !perm && m.Tries < e.cfg.MaxSendTries {
+		if connector != "" && failover {
+			if perm {
+				m.Failed = append(m.Failed, connector)
+			} else {
+				m.Skipped = append(m.Skipped, connector)
+			}
+			if dec != nil {
+				if next, ok := nextTarget(dec, m); ok {
+					r.Events = append(r.Events, store.Event{At: now, Type: "failover", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s on %s; next %s", why, connector, next.Connector)})
+					r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+					again = true
+					return nil
+				}
+			}
+		}
+		allFailed := perm
+		if dec != nil && dec.N > 0 {
+			allFailed = !slices.ContainsFunc(dec.List(), func(t router.Target) bool { return !slices.Contains(m.Failed, t.Connector) })
+		}
+		m.Tries++
+		// Unavailable connectors are waited for until the ttl; other
+		// passing refusals count against MaxSendTries.
+		giveUp := allFailed || (!failover && m.Tries >= e.cfg.MaxSendTries)
+		if !giveUp {
+			m.Skipped = nil // a new round
 			wait := backoff(e.cfg.RetryMin, e.cfg.RetryMax, m.Tries)
-			r.Events = append(r.Events, store.Event{At: now, Type: "send_retry", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s; try %d of %d; next in %s", why, m.Tries, e.cfg.MaxSendTries, wait)})
+			r.Events = append(r.Events, store.Event{At: now, Type: "send_retry", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s; try %d; next in %s", why, m.Tries, wait)})
 			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(wait), Kind: deadlineDispatch})
 			return nil
 		}
@@ -206,6 +279,9 @@ func (e *Engine) sendFailed(id string, mi int, connector string, cause error, pe
 	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_send_failures_total{connector=%q,reason=%q}`, connector, why)).Inc()
 	if becameFailed {
 		countVerification(StatusFailed, rec)
+	}
+	if again {
+		e.enqueue(id)
 	}
 }
 

@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/otpgate/otpgate/engine/store"
@@ -80,11 +81,21 @@ type Outbound struct {
 	To   string // E.164
 	From string // sender id
 	Text string
+	// TON and NPI of the originator when the route sets them; -1: the
+	// connector infers them from From.
+	TON, NPI int
 }
 
-// Router picks a connector for a number.
+// Router picks the connectors for a message, in the order to try them.
 type Router interface {
-	Route(e164 string) (router.Decision, bool)
+	Route(req router.Request, h router.Health) (router.Decision, bool)
+}
+
+// RouteHealth is what the engine tells about connectors and asks of them:
+// it reports every final receipt, and skips connectors that are not usable.
+type RouteHealth interface {
+	router.Health
+	Observe(connector string, delivered bool, at time.Time)
 }
 
 // Store is what the engine needs of engine/store.
@@ -169,6 +180,9 @@ type Config struct {
 	Retention time.Duration
 	// Limits against abuse; see Limits.
 	Limits Limits
+	// Health, when set, judges connectors (bound links, receipt success
+	// rate); the router skips unusable ones while others are left.
+	Health RouteHealth
 }
 
 // Window is "at most Max in any Per".
@@ -216,6 +230,8 @@ type Engine struct {
 	}
 	httpc  *http.Client
 	idemMu [64]sync.Mutex // serializes requests with one idempotency key
+	// tenants is swapped whole on a config reload (SetTenants).
+	tenants atomic.Pointer[map[string]*Tenant]
 	// receipts feeds the receipt workers (see SubmitReceipt).
 	receipts [receiptWorkers]chan Receipt
 	rwg      sync.WaitGroup
@@ -300,6 +316,8 @@ func New(cfg Config) (*Engine, error) {
 	if e.httpc == nil {
 		e.httpc = newWebhookClient(cfg.Webhooks)
 	}
+	tenants := cfg.Tenants
+	e.tenants.Store(&tenants)
 	for i := range e.receipts {
 		e.receipts[i] = make(chan Receipt, 256)
 	}
@@ -360,7 +378,7 @@ type CreateRequest struct {
 }
 
 func (e *Engine) tenant(id string) (*Tenant, error) {
-	t, ok := e.cfg.Tenants[id]
+	t, ok := (*e.tenants.Load())[id]
 	if !ok {
 		return nil, fmt.Errorf("engine: unknown tenant %q", id)
 	}
@@ -577,7 +595,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		}
 	}
 	if wf[0] == ChannelSMS {
-		if _, ok := e.cfg.Router.Route(num.E164); !ok {
+		if _, ok := e.cfg.Router.Route(router.Request{Number: num.E164, Country: num.Country, Sender: sender, Tenant: t.ID, Channel: ChannelSMS}, nil); !ok {
 			return nil, &FieldError{Field: "number", Code: "no_route", Detail: "no SMS route for " + num.E164}
 		}
 	}
@@ -940,6 +958,18 @@ func (e *Engine) expireIfDue(id string) (bool, error) {
 		countVerification(StatusExpired, rec)
 	}
 	return ended, nil
+}
+
+// SetTenants swaps in a new set of tenants (a config reload) after checking
+// each as New does; on an error the running set stays.
+func (e *Engine) SetTenants(ts map[string]*Tenant) error {
+	for id, t := range ts {
+		if err := validateTenant(e.cfg, t); err != nil {
+			return fmt.Errorf("tenants.%s.%w", id, err)
+		}
+	}
+	e.tenants.Store(&ts)
+	return nil
 }
 
 // ErrNoNextStep: POST …/next on a verification whose workflow has no step left.

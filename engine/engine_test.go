@@ -75,7 +75,7 @@ func newHarnessLimits(t *testing.T, l Limits) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h.st = st
-	rt, _ := router.New(nil, "smsc", nil)
+	rt, _ := router.New([]router.Route{{Name: "all", Targets: []router.Target{{Connector: "smsc"}}}}, nil)
 	h.tenant = &Tenant{ID: "acme", Template: "plain", Templates: Templates{"plain": {"en": "CODE {code} END"}}}
 	e, err := New(Config{
 		ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,

@@ -144,6 +144,9 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 	}
 	if rc.Final {
 		observeReceipt(rc.Connector, state, latency)
+		if e.cfg.Health != nil {
+			e.cfg.Health.Observe(rc.Connector, rc.Delivered, rc.At)
+		}
 	}
 }
 

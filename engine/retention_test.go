@@ -28,7 +28,7 @@ func TestSteadyLoadRetentionBoundsDisk(t *testing.T) {
 		}
 		defer st.Close()
 		now := time.Unix(1_800_000_000, 0)
-		rt, _ := router.New(nil, "smsc", nil)
+		rt, _ := router.New([]router.Route{{Name: "all", Targets: []router.Target{{Connector: "smsc"}}}}, nil)
 		smsc := &fakeSMSC{}
 		e, err := New(Config{
 			ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,

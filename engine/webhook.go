@@ -244,7 +244,7 @@ func (e *Engine) deliver(ctx context.Context, j hookJob) {
 		return
 	}
 	var perr error
-	t, ok := e.cfg.Tenants[r.Tenant]
+	t, ok := (*e.tenants.Load())[r.Tenant]
 	if !ok || t.WebhookSecret == "" {
 		// nothing to sign with: no receiver would accept it, so retrying is pointless
 		perr = errors.New("the tenant has no webhook secret (any more)")

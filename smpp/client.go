@@ -29,6 +29,9 @@ type Message struct {
 	To string
 	// Text is the message. It is never logged: it holds the code.
 	Text string
+	// SourceTON and SourceNPI, when set, replace the TON/NPI inferred from
+	// From (a route that must send a numeric sender as national, say).
+	SourceTON, SourceNPI *byte
 }
 
 // Sent is what the SMSC gave back for a message sent with Send.

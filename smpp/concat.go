@@ -151,6 +151,12 @@ func buildMessage(m Message, opt textOptions, ref uint16) ([]pdu.Body, submitInf
 	if err != nil {
 		return nil, info, err
 	}
+	if m.SourceTON != nil {
+		src.TON = *m.SourceTON
+	}
+	if m.SourceNPI != nil {
+		src.NPI = *m.SourceNPI
+	}
 	dst, err := DestAddress(m.To)
 	if err != nil {
 		return nil, info, err

@@ -7,14 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/router"
 	"gopkg.in/yaml.v3"
 )
 
@@ -41,13 +44,22 @@ type Config struct {
 	SMS       SMSConfig  `yaml:"sms"`
 	SMSCs     []SMSCConf `yaml:"smscs"`
 	Routes    RoutesConf `yaml:"routes"`
+	// RouteHealth: when a connector is skipped by the router.
+	RouteHealth HealthConf `yaml:"route_health"`
 	// Templates: name → locale → text with {code}, {brand}, {minutes}.
 	// Built-in "default" templates exist for en, it, fr, de, es.
 	Templates engine.Templates `yaml:"templates"`
 	Tenants   []TenantConf     `yaml:"tenants"`
 	Webhooks  WebhooksConf     `yaml:"webhooks"`
-	Limits    LimitsConf       `yaml:"limits"`
-	Admin     AdminConf        `yaml:"admin"`
+	// source: where this config came from and the flags that override it
+	// (a reload re-applies them).
+	source configSource
+	Limits LimitsConf `yaml:"limits"`
+	Admin  AdminConf  `yaml:"admin"`
+}
+
+type configSource struct {
+	path, http, data string
 }
 
 // WebhooksConf configures webhook delivery.
@@ -93,6 +105,11 @@ type RateConf struct {
 type HTTPConfig struct {
 	Listen       string `yaml:"listen"`         // default 127.0.0.1:8080
 	MaxBodyBytes int    `yaml:"max_body_bytes"` // default 16384
+	// DrainDelay: on SIGTERM, /readyz answers 503 for this long before the
+	// listener closes, so a load balancer stops sending first (connections
+	// still queued in the kernel when a listener closes are reset). Default
+	// 1s; 0 closes at once.
+	DrainDelay *Duration `yaml:"drain_delay"`
 }
 
 // StoreConf configures engine/store.
@@ -163,13 +180,93 @@ type TLSConf struct {
 	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // never in production
 }
 
-// RoutesConf is the first form of the routing table.
+// RoutesConf is the routing table. In YAML it is either a list of routes
+// (RouteConf), or the short form `{default: SMSC, prefixes: {"+39": SMSC}}`
+// which becomes one failover route per prefix plus a catch-all.
 type RoutesConf struct {
-	// Default connector for numbers no prefix matches. Default: the only
-	// SMSC when there is one; "sandbox" in sandbox mode.
-	Default string `yaml:"default"`
-	// Prefixes: E.164 prefix ("+39") → connector; the longest match wins.
-	Prefixes map[string]string `yaml:"prefixes"`
+	List []RouteConf
+	// Short form, kept for small set-ups.
+	Default  string
+	Prefixes map[string]string
+}
+
+// RouteConf is one route: which messages it takes and where they go.
+type RouteConf struct {
+	Name  string `yaml:"name"` // required, unique
+	Match struct {
+		Countries  []string `yaml:"countries"`   // ISO 3166-1 alpha-2
+		Prefixes   []string `yaml:"prefixes"`    // E.164 prefixes; the longest match ranks the route
+		Senders    []string `yaml:"senders"`     // exact sender ids or patterns with * and ?
+		SenderKind string   `yaml:"sender_kind"` // alphanumeric | numeric | "" (any)
+		Tenants    []string `yaml:"tenants"`
+		Channel    string   `yaml:"channel"` // sms (default) | voice
+	} `yaml:"match"`
+	// Targets: the SMSCs, in failover order; weight for strategy weighted,
+	// cost per message for least_cost.
+	Targets []struct {
+		Connector string  `yaml:"connector"`
+		Weight    int     `yaml:"weight"`
+		Cost      float64 `yaml:"cost"`
+	} `yaml:"targets"`
+	Strategy  string `yaml:"strategy"`   // failover (default) | weighted | least_cost
+	Sender    string `yaml:"sender"`     // replaces the sender on this route
+	SourceTON *int   `yaml:"source_ton"` // originator TON on this route
+	SourceNPI *int   `yaml:"source_npi"` // originator NPI on this route
+}
+
+// UnmarshalYAML reads the list form or the short form.
+func (r *RoutesConf) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return n.Decode(&r.List)
+	case yaml.MappingNode:
+		var short struct {
+			Default  string            `yaml:"default"`
+			Prefixes map[string]string `yaml:"prefixes"`
+		}
+		if err := n.Decode(&short); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "default" && k != "prefixes" {
+				return fmt.Errorf("line %d: routes: unknown field %q (the short form has default and prefixes; use a list of routes for more)", n.Content[i].Line, k)
+			}
+		}
+		r.Default, r.Prefixes = short.Default, short.Prefixes
+		return nil
+	}
+	return fmt.Errorf("line %d: routes: want a list of routes or {default, prefixes}", n.Line)
+}
+
+// routes turns the config into the router's routes (the short form into
+// one route per prefix and a catch-all "default").
+func (r RoutesConf) routes() []router.Route {
+	var out []router.Route
+	for _, rc := range r.List {
+		rt := router.Route{Name: rc.Name, Strategy: rc.Strategy, Sender: rc.Sender, SourceTON: rc.SourceTON, SourceNPI: rc.SourceNPI,
+			Match: router.Match{Countries: rc.Match.Countries, Prefixes: rc.Match.Prefixes, Senders: rc.Match.Senders,
+				SenderKind: rc.Match.SenderKind, Tenants: rc.Match.Tenants, Channel: rc.Match.Channel}}
+		for _, t := range rc.Targets {
+			rt.Targets = append(rt.Targets, router.Target{Connector: t.Connector, Weight: t.Weight, Cost: t.Cost})
+		}
+		out = append(out, rt)
+	}
+	prefixes := slices.Sorted(maps.Keys(r.Prefixes))
+	for _, p := range prefixes {
+		out = append(out, router.Route{Name: "prefix " + p, Match: router.Match{Prefixes: []string{p}}, Targets: []router.Target{{Connector: r.Prefixes[p]}}})
+	}
+	if r.Default != "" {
+		out = append(out, router.Route{Name: "default", Targets: []router.Target{{Connector: r.Default}}})
+	}
+	return out
+}
+
+// HealthConf tunes how connectors are judged for routing.
+type HealthConf struct {
+	Window     Duration `yaml:"window"`      // sliding window of receipts; default 5m
+	MinSamples int      `yaml:"min_samples"` // receipts needed before the rate counts; default 20
+	Threshold  *float64 `yaml:"threshold"`   // success rate under which a connector is skipped; default 0.5; 0 turns it off
+	ProbeEvery int      `yaml:"probe_every"` // a skipped connector still gets one message in this many; default 20
 }
 
 // TenantConf is one tenant.
@@ -436,7 +533,10 @@ func (c *Config) finish() error {
 	if len(names) == 0 {
 		return errors.New("smscs: no SMSC configured (name one, or set sandbox: true)")
 	}
-	if c.Routes.Default == "" {
+	if len(c.Routes.List) > 0 && (c.Routes.Default != "" || len(c.Routes.Prefixes) > 0) {
+		return errors.New("routes: give a list of routes or the short form, not both")
+	}
+	if len(c.Routes.List) == 0 && c.Routes.Default == "" {
 		switch {
 		case c.Sandbox:
 			c.Routes.Default = "sandbox"
@@ -447,10 +547,16 @@ func (c *Config) finish() error {
 	if c.Routes.Default != "" && !names[c.Routes.Default] {
 		return fmt.Errorf("routes.default: %q is not a configured SMSC", c.Routes.Default)
 	}
-	for p, to := range c.Routes.Prefixes {
-		if !names[to] {
+	for _, p := range slices.Sorted(maps.Keys(c.Routes.Prefixes)) {
+		if to := c.Routes.Prefixes[p]; !names[to] {
 			return fmt.Errorf("routes.prefixes[%q]: %q is not a configured SMSC", p, to)
 		}
+	}
+	if _, err := router.New(c.Routes.routes(), func(n string) bool { return names[n] }); err != nil {
+		return err
+	}
+	if h := c.RouteHealth; h.MinSamples < 0 || h.ProbeEvery < 0 || (h.Threshold != nil && (*h.Threshold < 0 || *h.Threshold > 1)) {
+		return errors.New("route_health: min_samples and probe_every must not be negative, threshold in 0..1")
 	}
 	if err := c.Templates.Validate("templates"); err != nil {
 		return err

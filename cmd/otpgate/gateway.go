@@ -12,7 +12,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -30,17 +33,22 @@ import (
 // loses nothing: HTTP first (in-flight requests finish), then the engine's
 // workers, then the SMPP links (unbind), then the store.
 type gateway struct {
-	cfg     *Config
-	log     *slog.Logger
-	st      *store.Store
-	eng     *engine.Engine
-	srv     *api.Server
-	ln      net.Listener
-	clients []*smpp.Client
-	sim     *smsc.Server
-	demoKey string // sandbox tenant's API key
-	gauges  *metrics.Set
-	sandbox sandboxState
+	cfg      *Config
+	log      *slog.Logger
+	st       *store.Store
+	eng      *engine.Engine
+	srv      *api.Server
+	ln       net.Listener
+	clients  []*smpp.Client
+	sim      *smsc.Server
+	demoKey  string // sandbox tenant's API key
+	router   *liveRouter
+	tracker  *router.Tracker
+	senders  map[string]engine.Sender
+	cfgPath  string // the config file, for reloads ("" in the plain sandbox)
+	reloadMu sync.Mutex
+	gauges   *metrics.Set
+	sandbox  sandboxState
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -111,7 +119,16 @@ func (i sandboxInbox) Messages(number string) []api.SandboxMessage {
 type smppSender struct{ c *smpp.Client }
 
 func (s smppSender) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
-	sent, err := s.c.Send(ctx, smpp.Message{From: m.From, To: m.To, Text: m.Text})
+	msg := smpp.Message{From: m.From, To: m.To, Text: m.Text}
+	if m.TON >= 0 && m.TON <= 0xff {
+		ton := byte(m.TON)
+		msg.SourceTON = &ton
+	}
+	if m.NPI >= 0 && m.NPI <= 0xff {
+		npi := byte(m.NPI)
+		msg.SourceNPI = &npi
+	}
+	sent, err := s.c.Send(ctx, msg)
 	if err != nil {
 		return nil, classify(err)
 	}
@@ -183,7 +200,7 @@ func classify(err error) error {
 
 // startGateway opens everything and starts serving.
 func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
-	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1)}
+	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1), cfgPath: cfg.source.path}
 	opened := g // g is nil on an error return
 	defer func() {
 		if err != nil {
@@ -263,43 +280,21 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		g.clients = append(g.clients, c)
 		senders[s.Name] = smppSender{c}
 	}
-	var rules []router.Rule
-	for p, to := range cfg.Routes.Prefixes {
-		rules = append(rules, router.Rule{Prefix: p, Connector: to})
-	}
-	rt, err := router.New(rules, cfg.Routes.Default, func(n string) bool { return senders[n] != nil })
+	g.router = &liveRouter{}
+	rt, err := router.New(cfg.Routes.routes(), func(n string) bool { return senders[n] != nil })
 	if err != nil {
 		return nil, err
 	}
+	g.router.p.Store(rt)
+	g.senders = senders
+	g.tracker = router.NewTracker(healthConfig(cfg.RouteHealth))
 
-	tenants := map[string]*engine.Tenant{}
-	keys := map[string]string{}
-	rates := map[string]api.Rate{}
-	adminKeys := append([]string(nil), cfg.Admin.APIKeys...)
-	for _, t := range cfg.Tenants {
-		tenants[t.ID] = &engine.Tenant{
-			ID: t.ID, Brand: t.Brand, SenderID: t.SenderID, CodeLength: t.CodeLength, CodeType: t.CodeType,
-			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
-			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
-			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
-		}
-		if t.RateLimit.PerSecond > 0 {
-			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}
-		}
-		for _, k := range t.APIKeys {
-			keys[k] = t.ID
-		}
-	}
-	if cfg.Sandbox {
-		tenants["demo"] = &engine.Tenant{ID: "demo", Brand: "Demo", WebhookSecret: g.sandbox.WebhookSecret}
-		if other, dup := keys[api.HashKey(g.demoKey)]; dup {
-			return nil, fmt.Errorf("OTPGATE_SANDBOX_KEY: the key is tenant %q's", other)
-		}
-		keys[api.HashKey(g.demoKey)] = "demo"
-		adminKeys = append(adminKeys, api.HashKey(g.sandbox.AdminKey))
+	tenants, keys, rates, adminKeys, err := g.tenantTables(cfg)
+	if err != nil {
+		return nil, err
 	}
 	eng, err = engine.New(engine.Config{
-		ServerKey: key, Store: g.st, Router: rt, Senders: senders,
+		ServerKey: key, Store: g.st, Router: g.router, Senders: senders, Health: g.tracker,
 		Channels: map[string]bool{engine.ChannelSMS: true},
 		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
 		SendTimeout: cfg.SMS.SendTimeout.D(),
@@ -333,7 +328,8 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	g.srv, err = api.New(api.Config{
 		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
 		AdminKeys: adminKeys, Rates: rates,
-		Ready: func() (bool, []string) { return g.ready(rt) },
+		Ready:  func() (bool, []string) { return g.ready() },
+		Reload: g.reloadIfConfigured(),
 	})
 	if err != nil {
 		return nil, err
@@ -364,11 +360,59 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	}()
 	g.engineDone = engDone
 	go func() { g.serveErr <- g.srv.Serve(g.ln) }()
+	g.wg.Add(1)
+	go g.watchLinks(linkCtx)
 	return g, nil
 }
 
+// liveRouter is the routing table in force; a reload swaps it whole.
+type liveRouter struct{ p atomic.Pointer[router.Router] }
+
+func (l *liveRouter) Route(req router.Request, h router.Health) (router.Decision, bool) {
+	return l.p.Load().Route(req, h)
+}
+
+func healthConfig(h HealthConf) router.TrackerConfig {
+	tc := router.TrackerConfig{Window: h.Window.D(), MinSamples: h.MinSamples, ProbeEvery: h.ProbeEvery, Threshold: 0.5}
+	if h.Threshold != nil {
+		tc.Threshold = *h.Threshold
+	}
+	return tc
+}
+
+// watchLinks tells the tracker which connectors have a bound link, and
+// exports each connector's routing state, until ctx ends.
+func (g *gateway) watchLinks(ctx context.Context) {
+	defer g.wg.Done()
+	for _, c := range g.clients {
+		name := c.Name()
+		g.gauges.NewGauge(fmt.Sprintf(`otpgate_route_connector_up{connector=%q}`, name), func() float64 { return b2f(g.tracker.State(name).Up) })
+		g.gauges.NewGauge(fmt.Sprintf(`otpgate_route_connector_healthy{connector=%q}`, name), func() float64 { return b2f(g.tracker.State(name).Healthy) })
+		g.gauges.NewGauge(fmt.Sprintf(`otpgate_route_connector_success_rate{connector=%q}`, name), func() float64 { return g.tracker.State(name).SuccessRate })
+	}
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, c := range g.clients {
+			g.tracker.SetUp(c.Name(), c.Bound())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // ready: the store is open and every channel has a connector that can send.
-func (g *gateway) ready(rt *router.Router) (bool, []string) {
+func (g *gateway) ready() (bool, []string) {
 	bound := 0
 	var reasons []string
 	for _, c := range g.clients {
@@ -404,6 +448,15 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 			d = time.Until(dl)
 		}
 		return context.WithTimeout(ctx, time.Duration(float64(d)*share))
+	}
+	g.srv.Drain()
+	delay := time.Second
+	if g.cfg.HTTP.DrainDelay != nil {
+		delay = g.cfg.HTTP.DrainDelay.D()
+	}
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
 	}
 	hctx, cancel := phase(0.4)
 	if err := g.srv.Shutdown(hctx); err != nil {
@@ -453,4 +506,110 @@ func (g *gateway) abort() {
 	if g.st != nil {
 		g.st.Close()
 	}
+}
+
+// tenantTables builds the engine's tenants and the API's key and rate
+// tables from cfg (and, in sandbox mode, the demo tenant).
+func (g *gateway) tenantTables(cfg *Config) (map[string]*engine.Tenant, map[string]string, map[string]api.Rate, []string, error) {
+	tenants := map[string]*engine.Tenant{}
+	keys := map[string]string{}
+	rates := map[string]api.Rate{}
+	adminKeys := append([]string(nil), cfg.Admin.APIKeys...)
+	for _, t := range cfg.Tenants {
+		tenants[t.ID] = &engine.Tenant{
+			ID: t.ID, Brand: t.Brand, SenderID: t.SenderID, CodeLength: t.CodeLength, CodeType: t.CodeType,
+			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
+			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
+			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
+		}
+		if t.RateLimit.PerSecond > 0 {
+			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}
+		}
+		for _, k := range t.APIKeys {
+			keys[k] = t.ID
+		}
+	}
+	if cfg.Sandbox {
+		tenants["demo"] = &engine.Tenant{ID: "demo", Brand: "Demo", WebhookSecret: g.sandbox.WebhookSecret}
+		if other, dup := keys[api.HashKey(g.demoKey)]; dup {
+			return nil, nil, nil, nil, fmt.Errorf("OTPGATE_SANDBOX_KEY: the key is tenant %q's", other)
+		}
+		keys[api.HashKey(g.demoKey)] = "demo"
+		adminKeys = append(adminKeys, api.HashKey(g.sandbox.AdminKey))
+	}
+	return tenants, keys, rates, adminKeys, nil
+}
+
+// reloadIfConfigured gives the API its reload function when there is a
+// config file to re-read.
+func (g *gateway) reloadIfConfigured() func() (api.ReloadResult, error) {
+	if g.cfgPath == "" {
+		return nil
+	}
+	return g.Reload
+}
+
+// Reload re-reads the config file and applies what can change live: the
+// routing table, tenants (keys, defaults, templates, rates, webhooks). What
+// changed but cannot be applied without a restart is named. An invalid file
+// changes nothing and the error names the field.
+func (g *gateway) Reload() (api.ReloadResult, error) {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	var res api.ReloadResult
+	cfg, err := LoadConfig(g.cfgPath)
+	if err != nil {
+		return res, err
+	}
+	cfg.source = g.cfg.source
+	cfg.applyFlags()
+	rt, err := router.New(cfg.Routes.routes(), func(n string) bool { return g.senders[n] != nil })
+	if err != nil {
+		return res, fmt.Errorf("%w (a route may only name an SMSC that is running; new SMSCs need a restart)", err)
+	}
+	tenants, keys, rates, adminKeys, err := g.tenantTables(cfg)
+	if err != nil {
+		return res, err
+	}
+	if err := g.eng.SetTenants(tenants); err != nil {
+		return res, err
+	}
+	if err := g.srv.SetAuth(keys, adminKeys, rates); err != nil {
+		return res, err
+	}
+	g.router.p.Store(rt)
+	res.Reloaded = []string{"routes", "tenants", "admin.api_keys"}
+	old := g.cfg
+	for _, c := range []struct {
+		name     string
+		was, now any
+	}{
+		{"sandbox", old.Sandbox, cfg.Sandbox}, {"data_dir", old.DataDir, cfg.DataDir}, {"server_key", old.ServerKey, cfg.ServerKey},
+		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
+		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
+		{"route_health", old.RouteHealth, cfg.RouteHealth},
+	} {
+		if !reflect.DeepEqual(c.was, c.now) {
+			res.NeedsRestart = append(res.NeedsRestart, c.name)
+		}
+	}
+	oldSMSC := map[string]SMSCConf{}
+	for _, s := range old.SMSCs {
+		oldSMSC[s.Name] = s
+	}
+	for i, s := range cfg.SMSCs {
+		if o, ok := oldSMSC[s.Name]; !ok {
+			res.NeedsRestart = append(res.NeedsRestart, fmt.Sprintf("smscs[%d] %q (new)", i, s.Name))
+		} else if !reflect.DeepEqual(o, s) {
+			res.NeedsRestart = append(res.NeedsRestart, fmt.Sprintf("smscs[%d] %q (changed)", i, s.Name))
+		}
+		delete(oldSMSC, s.Name)
+	}
+	for name := range oldSMSC {
+		res.NeedsRestart = append(res.NeedsRestart, fmt.Sprintf("smscs %q (removed; it keeps running)", name))
+	}
+	cfg.SMSCs = old.SMSCs // what runs
+	g.cfg = cfg
+	g.log.Info("config reloaded", "path", g.cfgPath, "needs_restart", strings.Join(res.NeedsRestart, ", "))
+	return res, nil
 }

@@ -72,6 +72,8 @@ func startTestGateway(t *testing.T, yamlText, dataDir string) *gateway {
 	}
 	cfg.DataDir = dataDir
 	cfg.HTTP.Listen = "127.0.0.1:0"
+	noDrain := Duration(0)
+	cfg.HTTP.DrainDelay = &noDrain
 	g, err := startGateway(cfg, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,10 @@ const usage = `otpgate — self-hosted phone verification (OTP) gateway
 Usage:
   otpgate serve [--config FILE] [--http ADDR] [--data DIR]   run the gateway (sandbox mode without --config)
   otpgate smsc-sim --listen ADDR [flags]                     run the SMSC simulator alone
+  otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
-  otpgate bench api [flags]                                  load-test the HTTP API
+  otpgate bench api|smpp [flags]                             load-test the HTTP API or an SMPP link
   otpgate version                                            print the version
 
 Run 'otpgate COMMAND --help' for a command's flags.
@@ -37,6 +38,8 @@ func main() {
 		err = runSMSCSim(args)
 	case "key":
 		err = runKey(args, os.Stdout)
+	case "route":
+		err = runRoute(args, os.Stdout)
 	case "bench":
 		err = runBench(args)
 	case "version", "--version":

@@ -44,13 +44,19 @@ func serveConfig(args []string) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	if *httpAddr != "" {
-		cfg.HTTP.Listen = *httpAddr
-	}
-	if *dataDir != "" {
-		cfg.DataDir = *dataDir
-	}
+	cfg.source = configSource{path: *path, http: *httpAddr, data: *dataDir}
+	cfg.applyFlags()
 	return cfg, nil
+}
+
+// applyFlags puts the command line's overrides over the file's values.
+func (c *Config) applyFlags() {
+	if c.source.http != "" {
+		c.HTTP.Listen = c.source.http
+	}
+	if c.source.data != "" {
+		c.DataDir = c.source.data
+	}
 }
 
 func runServe(args []string) error {
@@ -70,10 +76,28 @@ func runServe(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	select {
-	case <-ctx.Done():
-	case err := <-g.serveErr:
-		log.Error("http server stopped", "err", err)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			break wait
+		case err := <-g.serveErr:
+			log.Error("http server stopped", "err", err)
+			break wait
+		case <-hup:
+			if g.cfgPath == "" {
+				log.Warn("SIGHUP: no config file to reload (started without --config)")
+				continue
+			}
+			if res, err := g.Reload(); err != nil {
+				log.Error("SIGHUP: config not reloaded; the running one stays", "err", err)
+			} else {
+				log.Info("SIGHUP: config reloaded", "reloaded", res.Reloaded, "needs_restart", res.NeedsRestart)
+			}
+		}
 	}
 	stop()
 	log.Info("draining")

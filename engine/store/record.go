@@ -62,6 +62,8 @@ func (r *Record) clone() *Record {
 	c.Messages = slices.Clone(r.Messages)
 	for i := range c.Messages {
 		c.Messages[i].Parts = slices.Clone(c.Messages[i].Parts)
+		c.Messages[i].Failed = slices.Clone(c.Messages[i].Failed)
+		c.Messages[i].Skipped = slices.Clone(c.Messages[i].Skipped)
 	}
 	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
@@ -79,7 +81,12 @@ type Message struct {
 	MessageID string `json:"message_id,omitempty"` // the connector's id (SMSC message id; the first part's); indexed
 	// Parts: a message sent as several SMS has one entry per part (each id
 	// indexed); it is delivered when every part is, undelivered when any is not.
-	Parts       []Part    `json:"parts,omitempty"`
+	Parts []Part `json:"parts,omitempty"`
+	// Failed: connectors that refused this message for good (never tried
+	// again for it); Skipped: connectors left for the next one in this
+	// round (down, or not answering), tried again after the back-off.
+	Failed      []string  `json:"failed,omitempty"`
+	Skipped     []string  `json:"skipped,omitempty"`
 	State       string    `json:"state"` // queued, submitted, delivered, undelivered, failed
 	Tries       int       `json:"tries,omitempty"`
 	Error       string    `json:"error,omitempty"`
