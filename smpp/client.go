@@ -434,6 +434,9 @@ func (c *Client) submitPart(ctx context.Context, p pdu.Body, info submitInfo, pa
 			}
 			return "", -1, a.err
 		default:
+			if throttled != nil { // a resend after throttling ran out of time: say both
+				return "", -1, fmt.Errorf("%w (after the SMSC throttled it: %w)", a.err, throttled)
+			}
 			return "", -1, a.err
 		}
 	}

@@ -172,7 +172,7 @@ func TestKill9KeepsWebhooks(t *testing.T) {
 	cmd.Wait()
 	delivered := sink.count()
 	startProcess(t, cfgPath, addr)
-	eventually(t, 30*time.Second, "every webhook after the restart", func() bool { return sink.count() == 2*n })
+	eventually(t, 60*time.Second, "every webhook after the restart", func() bool { return sink.count() == 2*n })
 	sink.checkOrder(t)
 	t.Logf("%d of %d webhooks were delivered before the kill", delivered, 2*n)
 }
