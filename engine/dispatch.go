@@ -147,6 +147,20 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		e.sendFailed(id, mi, "", &dec, reasonError{errors.New("no route left to try"), "no_route"}, true)
 		return
 	}
+	if msg.Channel == ChannelVoice {
+		v := e.cfg.Voice[target.Connector]
+		if v == nil {
+			e.sendFailed(id, mi, target.Connector, &dec, reasonError{fmt.Errorf("route %s names trunk %q, which is not running", dec.Route, target.Connector), "no_connector"}, false)
+			return
+		}
+		code, err := e.sec.open(r.ID, r.CodeSealed)
+		if err != nil {
+			e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)
+			return
+		}
+		e.placeCall(id, mi, r, target, v, code)
+		return
+	}
 	sender := e.cfg.Senders[target.Connector]
 	if sender == nil {
 		e.sendFailed(id, mi, target.Connector, &dec, reasonError{fmt.Errorf("route %s names connector %q, which is not running", dec.Route, target.Connector), "no_connector"}, false)
@@ -265,7 +279,10 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 		m.State, m.DoneAt = MsgFailed, now
 		r.Events = append(r.Events, store.Event{At: now, Type: "send_failed", Channel: m.Channel, Connector: connector, Detail: why})
 		e.notify(r, "message.failed", now, m, why)
-		if r.Step+1 >= len(r.Workflow) {
+		switch {
+		case e.advance(r, now, "every "+m.Channel+" route failed"):
+			again = true
+		case allStepsFailed(r):
 			e.end(r, StatusFailed, now, "every channel failed")
 			becameFailed = true
 		}

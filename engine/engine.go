@@ -132,6 +132,7 @@ type Tenant struct {
 	Locale        string        // used when neither request nor country decides; default "en"
 	Workflow      []string      // default ["sms"]
 	PendingPolicy string        // reuse (default), reject, replace
+	NextEventWait time.Duration // between workflow steps; default DefaultNextEventWait
 	Templates     Templates     // tenant's own templates, searched before the config's
 	// CallbackURL receives the tenant's webhooks when a request names none.
 	CallbackURL string
@@ -146,8 +147,11 @@ type Config struct {
 	Router    Router
 	// Senders by connector name; every connector the router can choose must be here.
 	Senders map[string]Sender
-	// Channels lists the channels that can send (sms now; voice with the voice connector).
-	Channels        map[string]bool
+	// Channels lists the channels that can send (sms, and voice when Voice
+	// has trunks).
+	Channels map[string]bool
+	// Voice: the voice connectors (trunks) by name, for routes with channel voice.
+	Voice           map[string]Voicer
 	Tenants         map[string]*Tenant
 	Templates       Templates // config templates (built-ins fill the gaps)
 	DefaultSenderID string    // default "Otpgate"
@@ -230,6 +234,7 @@ type Engine struct {
 	}
 	httpc  *http.Client
 	idemMu [64]sync.Mutex // serializes requests with one idempotency key
+	calls  sync.Map       // verification id → context.CancelFunc of its call in progress
 	// tenants is swapped whole on a config reload (SetTenants).
 	tenants atomic.Pointer[map[string]*Tenant]
 	// receipts feeds the receipt workers (see SubmitReceipt).
@@ -294,7 +299,7 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Phone = phone.NewValidator(0)
 	}
 	if cfg.Channels == nil {
-		cfg.Channels = map[string]bool{ChannelSMS: true}
+		cfg.Channels = map[string]bool{ChannelSMS: true, ChannelVoice: len(cfg.Voice) > 0}
 	}
 	if err := cfg.Templates.Validate("templates"); err != nil {
 		return nil, err
@@ -594,10 +599,8 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 			return nil, fieldErr("template", "%v", err)
 		}
 	}
-	if wf[0] == ChannelSMS {
-		if _, ok := e.cfg.Router.Route(router.Request{Number: num.E164, Country: num.Country, Sender: sender, Tenant: t.ID, Channel: ChannelSMS}, nil); !ok {
-			return nil, &FieldError{Field: "number", Code: "no_route", Detail: "no SMS route for " + num.E164}
-		}
+	if _, ok := e.cfg.Router.Route(router.Request{Number: num.E164, Country: num.Country, Sender: sender, Tenant: t.ID, Channel: wf[0]}, nil); !ok {
+		return nil, &FieldError{Field: "number", Code: "no_route", Detail: fmt.Sprintf("no %s route for %s", wf[0], num.E164)}
 	}
 
 	// pending policy: a reuse sends nothing, so it is answered before the
@@ -642,6 +645,12 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 			{At: now.Add(ttl), Kind: deadlineExpire},
 			{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch},
 		},
+	}
+	if rec.NextEventWait == 0 {
+		rec.NextEventWait = t.NextEventWait
+	}
+	if len(wf) > 1 {
+		rec.Deadlines = append(rec.Deadlines, store.Deadline{At: now.Add(nextWait(rec)), Kind: deadlineNext})
 	}
 	for try := 0; ; try++ {
 		if idem != nil {
@@ -902,6 +911,7 @@ func (e *Engine) end(r *store.Record, status string, now time.Time, detail strin
 	r.UpdatedAt = now
 	r.Events = append(r.Events, store.Event{At: now, Type: status, Detail: detail})
 	e.notify(r, "verification."+status, now, nil, detail)
+	e.hangup(r.ID) // a call still ringing or playing ends with the verification
 }
 
 // Get returns the verification of tenant.
@@ -974,26 +984,6 @@ func (e *Engine) SetTenants(ts map[string]*Tenant) error {
 
 // ErrNoNextStep: POST …/next on a verification whose workflow has no step left.
 var ErrNoNextStep = errors.New("the workflow has no next step")
-
-// Next starts the next workflow step at once.
-func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
-	r, err := e.st.Get(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Tenant != tenant) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, err
-	}
-	if r.Status != StatusPending || !e.now().Before(r.ExpiresAt) {
-		return nil, ErrNotPending
-	}
-	if r.Step+1 >= len(r.Workflow) {
-		return nil, ErrNoNextStep
-	}
-	// Workflows have one step until a second channel exists (the voice
-	// connector); New refuses workflows with unavailable channels.
-	return nil, ErrNoNextStep
-}
 
 // finish ends a pending verification with status.
 func (e *Engine) finish(id, status, detail string) (*View, error) {

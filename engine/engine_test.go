@@ -51,16 +51,47 @@ func (f *fakeSMSC) Send(ctx context.Context, m Outbound) ([]string, error) {
 }
 
 type harness struct {
-	t      *testing.T
-	e      *Engine
-	st     *store.Store
-	smsc   *fakeSMSC
-	now    time.Time
-	tenant *Tenant
-	first  string // id of the first verification of the case
-	last   string
-	code   string // the code of the last verification, read from the last SMS
-	limits Limits
+	t       *testing.T
+	e       *Engine
+	st      *store.Store
+	smsc    *fakeSMSC
+	now     time.Time
+	tenant  *Tenant
+	first   string // id of the first verification of the case
+	last    string
+	code    string // the code of the last verification, read from the last SMS
+	limits  Limits
+	voice   *fakeVoice
+	clockMu sync.Mutex
+}
+
+// fakeVoice is the Voicer of the tests: it answers with outcome at once,
+// or waits for its context (a call ringing until hung up) when outcome is
+// "ring".
+type fakeVoice struct {
+	mu      sync.Mutex
+	outcome string
+	calls   []VoiceCall
+	hungUp  int
+}
+
+func (f *fakeVoice) Call(ctx context.Context, c VoiceCall) (VoiceResult, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	out := f.outcome
+	n := len(f.calls)
+	f.mu.Unlock()
+	if out == "ring" {
+		<-ctx.Done()
+		f.mu.Lock()
+		f.hungUp++
+		f.mu.Unlock()
+		return VoiceResult{CallID: fmt.Sprintf("c%d", n), Outcome: MsgNoAnswer}, nil
+	}
+	if out == MsgFailed {
+		return VoiceResult{}, reasonError{errors.New("trunk down"), "trunk_unavailable"}
+	}
+	return VoiceResult{CallID: fmt.Sprintf("c%d", n), Outcome: out, Talk: 12 * time.Second}, nil
 }
 
 func newHarness(t *testing.T) *harness {
@@ -75,13 +106,18 @@ func newHarnessLimits(t *testing.T, l Limits) *harness {
 	}
 	t.Cleanup(func() { st.Close() })
 	h.st = st
-	rt, _ := router.New([]router.Route{{Name: "all", Targets: []router.Target{{Connector: "smsc"}}}}, nil)
+	rt, _ := router.New([]router.Route{
+		{Name: "all", Targets: []router.Target{{Connector: "smsc"}}},
+		{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
+	}, nil)
+	h.voice = &fakeVoice{outcome: MsgAnswered}
 	h.tenant = &Tenant{ID: "acme", Template: "plain", Templates: Templates{"plain": {"en": "CODE {code} END"}}}
 	e, err := New(Config{
 		ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,
 		Senders: map[string]Sender{"smsc": h.smsc},
+		Voice:   map[string]Voicer{"trunk": h.voice},
 		Tenants: map[string]*Tenant{"acme": h.tenant, "other": {ID: "other"}},
-		Now:     func() time.Time { return h.now },
+		Now:     h.clock,
 		Logger:  slog.New(slog.DiscardHandler),
 		Limits:  h.limits,
 	})
@@ -108,7 +144,12 @@ func (h *harness) lastCode() string {
 	h.smsc.mu.Lock()
 	defer h.smsc.mu.Unlock()
 	if len(h.smsc.msgs) == 0 {
-		h.t.Fatal("no SMS sent")
+		h.voice.mu.Lock()
+		defer h.voice.mu.Unlock()
+		if n := len(h.voice.calls); n > 0 {
+			return h.voice.calls[n-1].Code
+		}
+		h.t.Fatal("no SMS sent and no call placed")
 	}
 	text := h.smsc.msgs[len(h.smsc.msgs)-1].Text
 	code, ok := strings.CutPrefix(text, "CODE ")
@@ -206,6 +247,9 @@ func (h *harness) step(at string, fields []string, want string) {
 				req.Template = strings.ReplaceAll(v, "_", " ")
 			case "sender_id":
 				req.SenderID = v
+			case "next_event_wait":
+				n, _ := strconv.Atoi(v)
+				req.NextEventWait = time.Duration(n) * time.Second
 			case "idem":
 				req.IdempotencyKey = v
 			case "body":
@@ -281,6 +325,56 @@ func (h *harness) step(at string, fields []string, want string) {
 		h.e.HandleReceipt(rc)
 	case "parts":
 		h.smsc.parts, _ = strconv.Atoi(fields[1])
+	case "voice": // the fake trunk's next outcomes
+		h.voice.mu.Lock()
+		h.voice.outcome = fields[1]
+		h.voice.mu.Unlock()
+	case "calls": // calls placed so far (waits for running ones to record)
+		n, _ := strconv.Atoi(fields[1])
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			h.drain() // steps that a call's outcome started
+			h.voice.mu.Lock()
+			got := len(h.voice.calls)
+			h.voice.mu.Unlock()
+			if got == n || time.Now().After(deadline) {
+				if got != n {
+					t.Fatalf("%s: %d calls, want %d", at, got, n)
+				}
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // the outcome's Update
+	case "hungup":
+		n, _ := strconv.Atoi(fields[1])
+		deadline := time.Now().Add(2 * time.Second)
+		for {
+			h.voice.mu.Lock()
+			got := h.voice.hungUp
+			h.voice.mu.Unlock()
+			if got == n {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d calls hung up, want %d", at, got, n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	case "next":
+		_, err := h.e.Next(ctx, "acme", h.last)
+		got := "ok"
+		switch {
+		case errors.Is(err, ErrNoNextStep):
+			got = "no_next_step"
+		case errors.Is(err, ErrNotPending):
+			got = "not_pending"
+		case err != nil:
+			got = err.Error()
+		}
+		if got != want {
+			t.Fatalf("%s: next = %s, want %s", at, got, want)
+		}
 	case "check":
 		code := fields[1]
 		switch code {
@@ -324,7 +418,7 @@ func (h *harness) step(at string, fields []string, want string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.now = h.now.Add(d)
+		h.advanceClock(d)
 	case "tick":
 		h.e.RunDue(ctx, 1000)
 	case "cancel":
@@ -355,6 +449,16 @@ func (h *harness) step(at string, fields []string, want string) {
 			if r.CodeSealed != nil || strings.Join(kinds, ",") != deadlinePurge {
 				t.Fatalf("%s: ended record keeps a sealed code (%v) or timers other than the purge: %v", at, r.CodeSealed != nil, kinds)
 			}
+		}
+	case "same-code": // the last call read the code of the SMS
+		h.voice.mu.Lock()
+		c := h.voice.calls[len(h.voice.calls)-1].Code
+		h.voice.mu.Unlock()
+		h.smsc.mu.Lock()
+		text := h.smsc.msgs[len(h.smsc.msgs)-1].Text
+		h.smsc.mu.Unlock()
+		if !strings.Contains(text, c) {
+			t.Fatalf("%s: call read %q, SMS was %q", at, c, text)
 		}
 	case "gone":
 		if _, err := h.st.Get(h.last); !errors.Is(err, store.ErrNotFound) {
@@ -469,7 +573,7 @@ func TestTimerBacklog(t *testing.T) {
 		last = v.ID
 	}
 	h.drain()
-	h.now = h.now.Add(2 * time.Minute)
+	h.advanceClock(2 * time.Minute)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { h.e.Run(ctx); close(done) }()
@@ -483,11 +587,39 @@ func TestTimerBacklog(t *testing.T) {
 	// A second run works the rest off completely.
 	for h.e.RunDue(context.Background(), 1024) > 0 {
 	}
-	due, _, _ := h.st.Due(h.now, 10)
+	due, _, _ := h.st.Due(h.clock(), 10)
 	if len(due) != 0 {
 		t.Fatalf("%d deadlines left", len(due))
 	}
 	if v, _ := h.st.Get(last); v.Status != StatusExpired {
 		t.Fatalf("status %s", v.Status)
 	}
+}
+
+// TestVoiceUnavailableWithoutTrunks: without voice connectors a voice step
+// is refused with channel_unavailable.
+func TestVoiceUnavailableWithoutTrunks(t *testing.T) {
+	h := newHarness(t)
+	h.e.cfg.Channels = map[string]bool{ChannelSMS: true}
+	for _, req := range []CreateRequest{{Channel: "voice"}, {Workflow: []string{"sms", "voice"}}} {
+		req.Tenant, req.Number = "acme", "+393471234567"
+		_, err := h.e.Create(context.Background(), req)
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Code != "channel_unavailable" {
+			t.Fatalf("%+v: %v", req, err)
+		}
+	}
+}
+
+// clock and advanceClock guard the fake time: call goroutines read it.
+func (h *harness) clock() time.Time {
+	h.clockMu.Lock()
+	defer h.clockMu.Unlock()
+	return h.now
+}
+
+func (h *harness) advanceClock(d time.Duration) {
+	h.clockMu.Lock()
+	h.now = h.now.Add(d)
+	h.clockMu.Unlock()
 }

@@ -96,6 +96,7 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 		state = MsgDelivered
 	}
 	var latency time.Duration
+	advanced := false
 	// Lazy commit: the SMSC already had its deliver_sm_resp, so syncing buys
 	// nothing but a slower link.
 	_, err := e.st.UpdateLazy(id, func(r *store.Record) error {
@@ -134,6 +135,9 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 			latency = rc.At.Sub(m.SubmittedAt)
 			r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
 			e.notify(r, "message."+state, now, m, detail)
+			if state == MsgUndelivered && i == len(r.Messages)-1 && e.advance(r, now, "the SMS was not delivered") {
+				advanced = true
+			}
 			return nil
 		}
 		return fmt.Errorf("receipt %s/%s: no such message on %s", rc.Connector, rc.MessageID, id)
@@ -141,6 +145,9 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 	if err != nil {
 		e.log.Error("receipt: not recorded", "id", id, "connector", rc.Connector, "message_id", rc.MessageID, "err", err)
 		return
+	}
+	if advanced {
+		e.enqueue(id)
 	}
 	if rc.Final {
 		observeReceipt(rc.Connector, state, latency)

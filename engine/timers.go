@@ -33,6 +33,9 @@ func (e *Engine) Run(ctx context.Context) error {
 		go e.webhookWorker(ctx)
 	}
 	e.timerLoop(ctx)
+	// calls in progress end with the engine (their step's outcome is
+	// recorded as the call ends)
+	e.calls.Range(func(_, c any) bool { c.(context.CancelFunc)(); return true })
 	e.wg.Wait()
 	return nil
 }
@@ -150,6 +153,11 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 				// claim for one attempt's time; the delivery's own Update moves it
 				hookAt = now.Add(e.hookLease())
 				r.Deadlines = append(r.Deadlines, store.Deadline{At: hookAt, Kind: deadlineWebhook})
+			}
+		case deadlineNext:
+			dropDeadlines(r, deadlineNext)
+			if r.Status == StatusPending && e.advance(r, now, "no successful check within next_event_wait") {
+				send = true
 			}
 		case deadlinePurge:
 			if r.HooksPending() {

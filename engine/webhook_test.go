@@ -52,7 +52,7 @@ func (h *harness) pump(n int, step time.Duration) {
 	for i := 0; i < n; i++ {
 		h.e.RunDue(context.Background(), 1000)
 		h.drainHooks()
-		h.now = h.now.Add(step)
+		h.advanceClock(step)
 	}
 }
 
@@ -98,10 +98,10 @@ func TestWebhooksRetriedInOrderSignedWithoutCode(t *testing.T) {
 		if strings.Contains(b, code) {
 			t.Fatalf("webhook body holds the code: %s", b)
 		}
-		if err := VerifySignature("s3cret", rc.sigs[i], []byte(b), h.now, 24*time.Hour); err != nil {
+		if err := VerifySignature("s3cret", rc.sigs[i], []byte(b), h.clock(), 24*time.Hour); err != nil {
 			t.Fatalf("signature: %v", err)
 		}
-		if VerifySignature("wrong", rc.sigs[i], []byte(b), h.now, 24*time.Hour) == nil {
+		if VerifySignature("wrong", rc.sigs[i], []byte(b), h.clock(), 24*time.Hour) == nil {
 			t.Fatal("signature verifies with another secret")
 		}
 	}
@@ -192,7 +192,7 @@ func TestWebhookEachItemOnce(t *testing.T) {
 			h.e.deliver(ctx, j)
 		default:
 		}
-		h.now = h.now.Add(time.Second) // within the claim's lease
+		h.advanceClock(time.Second) // within the claim's lease
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()

@@ -1,0 +1,218 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/router"
+)
+
+// Workflows. A verification's workflow is a list of steps (channels), e.g.
+// sms, voice, voice. Step 0 starts at creation; the next one starts when
+// NextEventWait passes without a successful check (a "next" deadline), at
+// once when the current SMS is reported undelivered or every route refused
+// it, or on POST …/next. The code stays the same across steps. A verified,
+// canceled or expired verification starts no step (end() drops the
+// deadlines) and a call still ringing or playing is hung up.
+
+// DefaultNextEventWait is the wait between steps when neither request nor
+// tenant says.
+const DefaultNextEventWait = 2 * time.Minute
+
+const deadlineNext = "next"
+
+// Voice messages' states.
+const (
+	MsgCalling  = "calling"
+	MsgAnswered = "answered"
+	MsgBusy     = "busy"
+	MsgNoAnswer = "no_answer"
+)
+
+// Voicer places one call that reads the code (a voice connector: a SIP
+// trunk with text to speech). It returns when the call has ended, or fails
+// with an error that may have Permanent() and Reason() as for Sender.
+// Cancelling ctx hangs the call up.
+type Voicer interface {
+	Call(ctx context.Context, c VoiceCall) (VoiceResult, error)
+}
+
+// VoiceCall is one call to place.
+type VoiceCall struct {
+	To     string // E.164
+	Code   string // the code to read; never log it
+	Locale string
+	Brand  string
+	From   string // caller id; "" for the trunk's
+}
+
+// VoiceResult is how a call ended.
+type VoiceResult struct {
+	CallID   string
+	Outcome  string        // answered | busy | no_answer | failed
+	Answered time.Duration // ring time until answer (answered calls)
+	Talk     time.Duration // answered to hang-up
+}
+
+// advance starts the next step of r (inside an Update function) and says
+// whether there was one.
+func (e *Engine) advance(r *store.Record, now time.Time, why string) bool {
+	if r.Status != StatusPending || r.Step+1 >= len(r.Workflow) {
+		return false
+	}
+	r.Step++
+	ch := r.Workflow[r.Step]
+	r.Messages = append(r.Messages, store.Message{Channel: ch, State: MsgQueued, QueuedAt: now})
+	r.Events = append(r.Events, store.Event{At: now, Type: "step", Channel: ch, Detail: fmt.Sprintf("step %d of %d: %s", r.Step+1, len(r.Workflow), why)})
+	dropDeadlines(r, deadlineNext)
+	dropDeadlines(r, deadlineDispatch)
+	r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+	if r.Step+1 < len(r.Workflow) {
+		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(nextWait(r)), Kind: deadlineNext})
+	}
+	r.UpdatedAt = now
+	return true
+}
+
+func nextWait(r *store.Record) time.Duration {
+	if r.NextEventWait > 0 {
+		return r.NextEventWait
+	}
+	return DefaultNextEventWait
+}
+
+// Next starts the next workflow step at once.
+func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
+	now := e.now()
+	rec, err := e.st.Update(id, func(r *store.Record) error {
+		if r.Tenant != tenant {
+			return ErrNotFound
+		}
+		if r.Status != StatusPending || !now.Before(r.ExpiresAt) {
+			return ErrNotPending
+		}
+		if !e.advance(r, now, "asked for by the tenant") {
+			return ErrNoNextStep
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.hangup(id) // a call of the previous step still ringing ends
+	e.enqueue(id)
+	return e.view(rec), nil
+}
+
+// placeCall runs one voice step's call in its own goroutine (a call lasts
+// tens of seconds; send workers must not wait for it). The message is
+// marked "calling" first, so no timer dispatches it again meanwhile.
+func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Target, v Voicer, code string) {
+	now := e.now()
+	_, err := e.st.Update(id, func(r *store.Record) error {
+		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
+			return store.ErrNoChange
+		}
+		m := &r.Messages[mi]
+		m.State, m.Connector, m.SubmittedAt = MsgCalling, target.Connector, now
+		m.Tries++
+		dropDeadlines(r, deadlineDispatch)
+		r.Events = append(r.Events, store.Event{At: now, Type: "call_started", Channel: ChannelVoice, Connector: target.Connector})
+		return nil
+	})
+	if err != nil {
+		e.log.Error("voice: recording the call start failed; not calling", "id", id, "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	e.calls.Store(id, cancel)
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		defer cancel()
+		defer e.calls.Delete(id)
+		callsInProgress.Add(1)
+		res, err := v.Call(ctx, VoiceCall{To: r.Number, Code: code, Locale: r.Locale, Brand: r.SenderID})
+		callsInProgress.Add(-1)
+		e.callEnded(id, mi, target.Connector, res, err)
+	}()
+}
+
+var callsInProgress = metrics.NewGauge(`otpgate_voice_calls_in_progress`, nil)
+
+// hangup ends a call of verification id that is ringing or playing.
+func (e *Engine) hangup(id string) {
+	if c, ok := e.calls.Load(id); ok {
+		c.(context.CancelFunc)()
+	}
+}
+
+// callEnded records a call's outcome. A call that could not be placed on
+// any trunk (failed) starts the next step at once; busy and no answer end
+// the step and the next one follows after NextEventWait.
+func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cerr error) {
+	now := e.now()
+	outcome := res.Outcome
+	if cerr != nil && outcome == "" {
+		outcome = MsgFailed
+	}
+	if outcome == "" {
+		outcome = MsgFailed
+	}
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_voice_calls_total{trunk=%q,outcome=%q}`, trunk, outcome)).Inc()
+	if outcome == MsgAnswered {
+		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_voice_call_duration_seconds{trunk=%q}`, trunk)).Update(res.Talk.Seconds())
+	}
+	advanced := false
+	_, err := e.st.Update(id, func(r *store.Record) error {
+		advanced = false
+		if mi >= len(r.Messages) || r.Messages[mi].State != MsgCalling {
+			return store.ErrNoChange
+		}
+		m := &r.Messages[mi]
+		m.State, m.MessageID, m.DoneAt = outcome, res.CallID, now
+		detail := outcome
+		if cerr != nil {
+			m.Error = reason(cerr)
+			detail += ": " + m.Error
+		}
+		if outcome == MsgAnswered {
+			detail = fmt.Sprintf("answered after %s, %s on the line", res.Answered.Round(time.Millisecond), res.Talk.Round(time.Millisecond))
+		}
+		r.UpdatedAt = now
+		r.Events = append(r.Events, store.Event{At: now, Type: "call_" + outcome, Channel: ChannelVoice, Connector: trunk, MessageID: res.CallID, Detail: detail})
+		e.notify(r, "message."+outcome, now, m, detail)
+		if outcome == MsgFailed && r.Status == StatusPending {
+			if e.advance(r, now, "the call failed") {
+				advanced = true
+			} else if r.Step+1 >= len(r.Workflow) && allStepsFailed(r) {
+				e.end(r, StatusFailed, now, "every channel failed")
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, store.ErrClosed) {
+		e.log.Error("voice: recording the call outcome failed", "id", id, "err", err)
+		return
+	}
+	if advanced {
+		e.enqueue(id)
+	}
+}
+
+// allStepsFailed: every message of r failed (nothing reached the user).
+func allStepsFailed(r *store.Record) bool {
+	for _, m := range r.Messages {
+		if m.State != MsgFailed {
+			return false
+		}
+	}
+	return true
+}
