@@ -143,7 +143,7 @@ func TestKill9KeepsWebhooks(t *testing.T) {
 		case 1:
 			return 500, 0
 		case 3:
-			return 502, 300 * time.Millisecond
+			return 502, 1200 * time.Millisecond // slower than the webhook timeout
 		}
 		return 0, 0
 	})
@@ -151,7 +151,7 @@ func TestKill9KeepsWebhooks(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "otpgate.yaml")
-	conf := fmt.Sprintf("server_key: %s\ndata_dir: %s\nhttp: {listen: %q}\nlog: {level: warn}\nwebhooks: {allow_loopback: true, timeout: 200ms, retry_min: 50ms, retry_max: 200ms}\n%s%s",
+	conf := fmt.Sprintf("server_key: %s\ndata_dir: %s\nhttp: {listen: %q}\nlog: {level: warn}\nwebhooks: {allow_loopback: true, timeout: 1s, retry_min: 50ms, retry_max: 200ms}\n%s%s",
 		testKey, filepath.Join(dir, "data"), addr, simYAML(sim.Addr()), hookTenantsYAML())
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
