@@ -115,13 +115,13 @@ func TestWebhooksOverHTTP(t *testing.T) {
 		case 1:
 			return 500, 0
 		case 2:
-			return 503, 400 * time.Millisecond // slower than the timeout below
+			return 503, 900 * time.Millisecond // slower than the timeout below
 		}
 		return 0, 0
 	})
 	dead := newHookSink(t, func(int) (int, time.Duration) { return 500, 0 })
 	sim := startSim(t, smsc.Config{ReceiptDelay: 10 * time.Millisecond})
-	conf := "server_key: " + testKey + "\nwebhooks: {allow_loopback: true, timeout: 200ms, retry_min: 20ms, retry_max: 100ms, max_age: 1s}\n" + simYAML(sim.Addr()) + hookTenantsYAML()
+	conf := "server_key: " + testKey + "\nwebhooks: {allow_loopback: true, timeout: 600ms, retry_min: 20ms, retry_max: 100ms, max_age: 2s}\n" + simYAML(sim.Addr()) + hookTenantsYAML()
 	g := startTestGateway(t, conf, t.TempDir())
 	c := client{t, "http://" + g.Addr(), keyAcme}
 
