@@ -46,6 +46,27 @@ type Inbox interface {
 	Messages(number string) []SandboxMessage
 }
 
+// CallInbox lists the calls the sandbox SIP simulator answered, newest
+// first, and serves each call's recording as a WAV file.
+type CallInbox interface {
+	Calls(number string) []SandboxCall
+	CallAudio(callID string) (wav []byte, ok bool)
+}
+
+// SandboxCall is one call the sandbox SIP simulator took.
+type SandboxCall struct {
+	ID       string    `json:"id"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Outcome  string    `json:"outcome"`
+	Codec    string    `json:"codec,omitempty"`
+	Started  time.Time `json:"started"`
+	Answered time.Time `json:"answered,omitempty"`
+	Ended    time.Time `json:"ended,omitempty"`
+	Seconds  float64   `json:"audio_seconds"`
+	AudioURL string    `json:"audio_url"`
+}
+
 // Config configures the HTTP server.
 type Config struct {
 	Engine Verifier
@@ -54,6 +75,9 @@ type Config struct {
 	Keys map[string]string
 	// Sandbox, when non-nil, serves GET /v1/sandbox/messages.
 	Sandbox Inbox
+	// SandboxCalls, when non-nil, serves GET /v1/sandbox/calls and each
+	// call's audio.wav.
+	SandboxCalls CallInbox
 	// Ready reports readiness for /readyz: ok, and the reasons when not.
 	Ready func() (bool, []string)
 	// MaxBodyBytes bounds a request body. Default 16 KiB.
@@ -108,6 +132,10 @@ func New(cfg Config) (*Server, error) {
 	r.POST("/v1/verifications/{id}/next", s.wrap("next", s.auth(s.next)))
 	if cfg.Sandbox != nil {
 		r.GET("/v1/sandbox/messages", s.wrap("sandbox_messages", s.auth(s.sandboxMessages)))
+	}
+	if cfg.SandboxCalls != nil {
+		r.GET("/v1/sandbox/calls", s.wrap("sandbox_calls", s.auth(s.sandboxCalls)))
+		r.GET("/v1/sandbox/calls/{call_id}/audio.wav", s.wrap("sandbox_call_audio", s.auth(s.sandboxCallAudio)))
 	}
 	r.GET("/admin/webhooks/dead", s.wrap("admin_dead_letters", s.adminAuth(s.deadLetters)))
 	if cfg.Reload != nil {
@@ -607,6 +635,33 @@ func (s *Server) sandboxMessages(ctx *fasthttp.RequestCtx, _ string) {
 // Drain makes /readyz answer 503 "draining" from now on, so load
 // balancers stop sending before the listener closes.
 func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) sandboxCalls(ctx *fasthttp.RequestCtx, _ string) {
+	number := string(ctx.QueryArgs().Peek("number"))
+	if number == "" {
+		writeProblem(ctx, 422, "invalid_field", "number", "give ?number=+E164 (URL-encode + as %2B)")
+		return
+	}
+	if strings.HasPrefix(number, " ") {
+		number = "+" + strings.TrimSpace(number)
+	}
+	calls := s.cfg.SandboxCalls.Calls(number)
+	if calls == nil {
+		calls = []SandboxCall{}
+	}
+	writeJSON(ctx, 200, map[string]any{"calls": calls})
+}
+
+func (s *Server) sandboxCallAudio(ctx *fasthttp.RequestCtx, _ string) {
+	id, _ := ctx.UserValue("call_id").(string)
+	wav, ok := s.cfg.SandboxCalls.CallAudio(id)
+	if !ok {
+		writeProblem(ctx, 404, "not_found", "call_id", "no such call")
+		return
+	}
+	ctx.SetContentType("audio/wav")
+	ctx.SetBody(wav)
+}
 
 func (s *Server) readyz(ctx *fasthttp.RequestCtx) {
 	if s.draining.Load() {

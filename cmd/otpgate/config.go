@@ -43,7 +43,11 @@ type Config struct {
 	Log       LogConfig  `yaml:"log"`
 	SMS       SMSConfig  `yaml:"sms"`
 	SMSCs     []SMSCConf `yaml:"smscs"`
-	Routes    RoutesConf `yaml:"routes"`
+	// Trunks: SIP trunks for voice steps; a route with match.channel voice
+	// picks among them (without one, every trunk in order).
+	Trunks []TrunkConf `yaml:"trunks"`
+	Voice  VoiceConf   `yaml:"voice"`
+	Routes RoutesConf  `yaml:"routes"`
 	// RouteHealth: when a connector is skipped by the router.
 	RouteHealth HealthConf `yaml:"route_health"`
 	// Templates: name → locale → text with {code}, {brand}, {minutes}.
@@ -167,6 +171,30 @@ type SMSCConf struct {
 	TLS        *TLSConf `yaml:"tls"`
 }
 
+// TrunkConf is one SIP trunk.
+type TrunkConf struct {
+	Name        string   `yaml:"name"`         // required, unique among SMSCs and trunks
+	Address     string   `yaml:"address"`      // host:port, required
+	Transport   string   `yaml:"transport"`    // udp (default) | tcp | tls
+	Username    string   `yaml:"username"`     // digest credentials for 401/407
+	Password    string   `yaml:"password"`     // use ${ENV}
+	From        string   `yaml:"from"`         // caller id; default "otpgate"
+	Domain      string   `yaml:"domain"`       // for the URIs; default the trunk host
+	MaxCalls    int      `yaml:"max_calls"`    // concurrent calls; default 100
+	CPS         float64  `yaml:"cps"`          // calls per second; 0: no cap
+	RingTimeout Duration `yaml:"ring_timeout"` // default 30s
+	LocalIP     string   `yaml:"local_ip"`     // RTP/Contact address; default the outbound interface
+}
+
+// VoiceConf configures what calls say.
+type VoiceConf struct {
+	// TTSCommand: per language, a command that speaks the brand name before
+	// the code (argv with {text} and {out}; without {out} it writes WAV to
+	// stdout), e.g. en: [flite, -voice, kal16, -t, "{text}", -o, "{out}"].
+	// Default none: calls read the code from the built-in prompts only.
+	TTSCommand map[string][]string `yaml:"tts_command"`
+}
+
 // BindConf is one kind of bind and how many of it.
 type BindConf struct {
 	Kind  string `yaml:"kind"`  // transceiver | transmitter | receiver
@@ -259,6 +287,33 @@ func (r RoutesConf) routes() []router.Route {
 		out = append(out, router.Route{Name: "default", Targets: []router.Target{{Connector: r.Default}}})
 	}
 	return out
+}
+
+// routeTable is the routing table in force: the configured routes, plus,
+// when no route takes voice, one that sends voice through every trunk in
+// order.
+func (c *Config) routeTable() []router.Route {
+	rs := c.Routes.routes()
+	voice := false
+	for _, r := range rs {
+		voice = voice || r.Match.Channel == router.ChannelVoice
+	}
+	if !voice {
+		var ts []router.Target
+		if c.Sandbox {
+			ts = append(ts, router.Target{Connector: "sandbox-voice"})
+		}
+		for _, t := range c.Trunks {
+			ts = append(ts, router.Target{Connector: t.Name})
+		}
+		if len(ts) > router.MaxTargets {
+			ts = ts[:router.MaxTargets]
+		}
+		if len(ts) > 0 {
+			rs = append(rs, router.Route{Name: "voice (every trunk)", Match: router.Match{Channel: router.ChannelVoice}, Targets: ts})
+		}
+	}
+	return rs
 }
 
 // HealthConf tunes how connectors are judged for routing.
@@ -552,7 +607,29 @@ func (c *Config) finish() error {
 			return fmt.Errorf("routes.prefixes[%q]: %q is not a configured SMSC", p, to)
 		}
 	}
-	if _, err := router.New(c.Routes.routes(), func(n string) bool { return names[n] }); err != nil {
+	for i, t := range c.Trunks {
+		at := fmt.Sprintf("trunks[%d]", i)
+		switch {
+		case t.Name == "":
+			return fmt.Errorf("%s.name: required", at)
+		case names[t.Name] || (c.Sandbox && t.Name == "sandbox-voice"):
+			return fmt.Errorf("%s.name: %q is already an SMSC's or a trunk's name", at, t.Name)
+		case !strings.Contains(t.Address, ":"):
+			return fmt.Errorf("%s.address: %q is not host:port", at, t.Address)
+		case t.MaxCalls < 0 || t.CPS < 0:
+			return fmt.Errorf("%s: max_calls and cps must not be negative", at)
+		}
+		switch t.Transport {
+		case "", "udp", "tcp", "tls":
+		default:
+			return fmt.Errorf("%s.transport: %q is not one of udp, tcp, tls", at, t.Transport)
+		}
+		names[t.Name] = true
+	}
+	if c.Sandbox {
+		names["sandbox-voice"] = true
+	}
+	if _, err := router.New(c.routeTable(), func(n string) bool { return names[n] }); err != nil {
 		return err
 	}
 	if h := c.RouteHealth; h.MinSamples < 0 || h.ProbeEvery < 0 || (h.Threshold != nil && (*h.Threshold < 0 || *h.Threshold > 1)) {

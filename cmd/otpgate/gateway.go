@@ -24,6 +24,8 @@ import (
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/phone"
 	"github.com/otpgate/otpgate/router"
+	"github.com/otpgate/otpgate/sip"
+	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
@@ -43,6 +45,9 @@ type gateway struct {
 	sim      *smsc.Server
 	demoKey  string // sandbox tenant's API key
 	router   *liveRouter
+	uas      *uas.Server
+	trunks   []*sip.Client
+	voicers  map[string]engine.Voicer
 	tracker  *router.Tracker
 	senders  map[string]engine.Sender
 	cfgPath  string // the config file, for reloads ("" in the plain sandbox)
@@ -280,8 +285,13 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		g.clients = append(g.clients, c)
 		senders[s.Name] = smppSender{c}
 	}
+	g.senders = senders
+	g.voicers, err = g.startVoice(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	g.router = &liveRouter{}
-	rt, err := router.New(cfg.Routes.routes(), func(n string) bool { return senders[n] != nil })
+	rt, err := router.New(cfg.routeTable(), g.known)
 	if err != nil {
 		return nil, err
 	}
@@ -295,7 +305,8 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	}
 	eng, err = engine.New(engine.Config{
 		ServerKey: key, Store: g.st, Router: g.router, Senders: senders, Health: g.tracker,
-		Channels: map[string]bool{engine.ChannelSMS: true},
+		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0},
+		Voice:    g.voicers,
 		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
 		SendTimeout: cfg.SMS.SendTimeout.D(),
 		CheckText: func(text string) error {
@@ -325,9 +336,13 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	if g.sim != nil {
 		inbox = sandboxInbox{g.sim}
 	}
+	var callInbox api.CallInbox
+	if g.uas != nil {
+		callInbox = sandboxCalls{g.uas}
+	}
 	g.srv, err = api.New(api.Config{
 		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
-		AdminKeys: adminKeys, Rates: rates,
+		AdminKeys: adminKeys, Rates: rates, SandboxCalls: callInbox,
 		Ready:  func() (bool, []string) { return g.ready() },
 		Reload: g.reloadIfConfigured(),
 	})
@@ -364,6 +379,9 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	go g.watchLinks(linkCtx)
 	return g, nil
 }
+
+// known: the connectors (SMSCs and trunks) that are running.
+func (g *gateway) known(name string) bool { return g.senders[name] != nil || g.voicers[name] != nil }
 
 // liveRouter is the routing table in force; a reload swaps it whole.
 type liveRouter struct{ p atomic.Pointer[router.Router] }
@@ -482,6 +500,12 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 		errs = append(errs, errors.New("smpp: links did not unbind in time"))
 	}
 	cancel()
+	for _, c := range g.trunks {
+		_ = c.Close()
+	}
+	if g.uas != nil {
+		_ = g.uas.Close()
+	}
 	if g.sim != nil {
 		_ = g.sim.Close()
 	}
@@ -496,6 +520,12 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 func (g *gateway) abort() {
 	if g.ln != nil {
 		g.ln.Close()
+	}
+	for _, c := range g.trunks {
+		c.Close()
+	}
+	if g.uas != nil {
+		g.uas.Close()
 	}
 	if g.sim != nil {
 		g.sim.Close()
@@ -563,7 +593,7 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	}
 	cfg.source = g.cfg.source
 	cfg.applyFlags()
-	rt, err := router.New(cfg.Routes.routes(), func(n string) bool { return g.senders[n] != nil })
+	rt, err := router.New(cfg.routeTable(), g.known)
 	if err != nil {
 		return res, fmt.Errorf("%w (a route may only name an SMSC that is running; new SMSCs need a restart)", err)
 	}
@@ -587,7 +617,7 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 		{"sandbox", old.Sandbox, cfg.Sandbox}, {"data_dir", old.DataDir, cfg.DataDir}, {"server_key", old.ServerKey, cfg.ServerKey},
 		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
 		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
-		{"route_health", old.RouteHealth, cfg.RouteHealth},
+		{"route_health", old.RouteHealth, cfg.RouteHealth}, {"trunks", old.Trunks, cfg.Trunks}, {"voice", old.Voice, cfg.Voice},
 	} {
 		if !reflect.DeepEqual(c.was, c.now) {
 			res.NeedsRestart = append(res.NeedsRestart, c.name)

@@ -56,7 +56,7 @@ func runRoute(args []string, out io.Writer) error {
 			*sender = "Otpgate"
 		}
 	}
-	rt, err := router.New(cfg.Routes.routes(), nil)
+	rt, err := router.New(cfg.routeTable(), nil)
 	if err != nil {
 		return err
 	}
