@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -14,7 +15,10 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/bench"
+	"github.com/otpgate/otpgate/sip"
+	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
+	"github.com/otpgate/otpgate/tts"
 )
 
 func runBench(args []string) error {
@@ -26,8 +30,56 @@ func runBench(args []string) error {
 		return runBenchAPI(args[1:])
 	case "smpp":
 		return runBenchSMPP(args[1:])
+	case "voice":
+		return runBenchVoice(args[1:])
 	}
 	return fmt.Errorf("bench: unknown scenario %q (api, smpp)", args[0])
+}
+
+// runBenchVoice places N concurrent calls against a SIP simulator this
+// process starts, each playing a spoken code, and reports the RTP pacing
+// error and the CPU time used.
+func runBenchVoice(args []string) error {
+	fs := flag.NewFlagSet("bench voice", flag.ContinueOnError)
+	calls := fs.Int("calls", 1000, "concurrent calls")
+	cps := fs.Float64("cps", 200, "calls per second while setting up")
+	out := fs.String("out", filepath.Join("bench-results", "voice.json"), "JSON report path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	sim, err := uas.New(uas.Config{Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return err
+	}
+	if err := sim.Listen("udp", "127.0.0.1:0"); err != nil {
+		return err
+	}
+	defer sim.Close()
+	r, err := tts.New(tts.Options{})
+	if err != nil {
+		return err
+	}
+	audio, err := r.Render("482913", "en", tts.MuLaw)
+	if err != nil {
+		return err
+	}
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	fmt.Fprintf(os.Stderr, "bench voice: %d calls of %.1f s each against %s\n", *calls, float64(len(audio))/8000, sim.Addr())
+	rep, err := sip.RunBench(ctx, sip.BenchOptions{Addr: sim.Addr(), Calls: *calls, Audio: audio, CPS: *cps, Log: slog.New(slog.DiscardHandler)})
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	fmt.Println(rep.String())
+	fmt.Printf("CPU: %v over %v (%.0f%% of one core, both simulator and caller)\n", cpu.Round(time.Millisecond), rep.Elapsed.Round(time.Millisecond), 100*cpu.Seconds()/rep.Elapsed.Seconds())
+	res := bench.Result{Name: fmt.Sprintf("voice %d calls", *calls), Workers: *calls, Ops: uint64(rep.Answered), Errors: uint64(rep.Failed),
+		Duration: rep.Elapsed.Seconds(), P50Ms: float64(rep.P50) / 1e6, P99Ms: float64(rep.P99) / 1e6, MaxMs: float64(rep.Max) / 1e6,
+		Extra: map[string]string{"rtp_packets": fmt.Sprint(rep.Packets), "cpu": cpu.String(), "max_concurrent": fmt.Sprint(rep.MaxConcurrent), "latencies": "pacing error of RTP packets"}, StartedAt: time.Now()}
+	if werr := bench.WriteJSON(*out, res); werr != nil {
+		return werr
+	}
+	return err
 }
 
 func runBenchSMPP(args []string) error {

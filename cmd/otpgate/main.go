@@ -15,10 +15,11 @@ const usage = `otpgate — self-hosted phone verification (OTP) gateway
 Usage:
   otpgate serve [--config FILE] [--http ADDR] [--data DIR]   run the gateway (sandbox mode without --config)
   otpgate smsc-sim --listen ADDR [flags]                     run the SMSC simulator alone
+  otpgate sip-sim --listen ADDR [flags]                      run the SIP simulator alone
   otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
-  otpgate bench api|smpp [flags]                             load-test the HTTP API or an SMPP link
+  otpgate bench api|smpp|voice [flags]                       load-test the HTTP API, an SMPP link or voice calls
   otpgate version                                            print the version
 
 Run 'otpgate COMMAND --help' for a command's flags.
@@ -36,6 +37,8 @@ func main() {
 		err = runServe(args)
 	case "smsc-sim":
 		err = runSMSCSim(args)
+	case "sip-sim":
+		err = runSIPSim(args)
 	case "key":
 		err = runKey(args, os.Stdout)
 	case "route":
