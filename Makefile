@@ -8,7 +8,7 @@ BENCH_WARMUP   ?= 2s
 
 .PHONY: all build run test test-short test-deps vet fmt-check bench bench-go clean
 
-## test-deps: what the tests need beyond Go (node-smpp for the SMPP interop tests), idempotently
+## test-deps: what the tests need beyond Go (node-smpp for the SMPP interop tests, sipp for the SIP ones), idempotently
 test-deps:
 	scripts/test-deps.sh
 

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # test-deps.sh — installs what the tests need beyond Go, idempotently:
-# node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
-# the SMPP interoperability tests in smpp/smsc/interop_integration_test.go.
+# - sipp (Debian's package sip-tester) for the SIP interoperability test in
+#   sip/sipp_integration_test.go;
+# - node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
+#   the SMPP interoperability tests in smpp/smsc/interop_integration_test.go.
 #
 #   scripts/test-deps.sh
 #
+# - sipp is installed with apt-get when it is missing and this runs as root;
+#   otherwise it warns and goes on: the sipp test then skips, saying why.
 # - node and npm must be on PATH. When either is missing and this runs as root
 #   with apt-get, it installs Debian's nodejs/npm packages (and says so);
 #   otherwise it warns and exits 0: the interop tests then skip, saying why.
@@ -21,6 +25,29 @@ stamp="$dir/node_modules/.otpgate-test-deps"
 
 say() { echo "test-deps: $*"; }
 
+# apt-get update at most once per run.
+apt_updated=
+apt_update() {
+	[[ -n $apt_updated ]] || apt-get update -qq
+	apt_updated=1
+}
+
+# sipp -v prints e.g. " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM." (and exits non-zero).
+sipp_version() { { sipp -v 2>&1 || true; } | grep -o 'v[0-9][0-9.]*[^ ]*' | head -n1 | sed 's/\.$//'; }
+
+if command -v sipp >/dev/null 2>&1; then
+	say "sipp $(sipp_version) already installed"
+elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+	say "sipp missing: installing Debian package sip-tester with apt-get (running as root)"
+	export DEBIAN_FRONTEND=noninteractive
+	apt_update
+	apt-get install -y -qq --no-install-recommends sip-tester
+	say "sipp $(sipp_version) installed"
+else
+	say "WARNING: sipp not installed and not root (or no apt-get): cannot install Debian's sip-tester;"
+	say "         the sipp interop test will skip. Install Debian's sip-tester to run it."
+fi
+
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -28,7 +55,7 @@ if ((${#missing[@]})); then
 	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
 		say "node/npm missing: installing Debian packages ${missing[*]} with apt-get (running as root)"
 		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq
+		apt_update
 		apt-get install -y -qq --no-install-recommends "${missing[@]}"
 	else
 		say "WARNING: ${missing[*]} not installed and not root (or no apt-get): cannot install them;"
