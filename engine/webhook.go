@@ -210,7 +210,7 @@ func (e *Engine) enqueueHook(j hookJob) {
 
 // hookLease is how long a claimed delivery may take before the timer loop
 // claims it again.
-func (e *Engine) hookLease() time.Duration { return e.cfg.Webhooks.Timeout + 2*time.Second }
+func (e *Engine) hookLease() time.Duration { return e.cfg.Webhooks.Timeout + 5*time.Second }
 
 func hasDeadline(r *store.Record, kind string, at time.Time) bool {
 	return slices.ContainsFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind == kind && d.At.Equal(at) })
@@ -259,7 +259,10 @@ func (e *Engine) deliver(ctx context.Context, j hookJob) {
 	var next time.Time
 	_, err = e.st.Update(id, func(r *store.Record) error {
 		next = time.Time{}
-		if r.HookHead != h.Seq || !hasDeadline(r, deadlineWebhook, j.at) {
+		// The outcome is recorded while the item is still the head, even if
+		// its claim ran out meanwhile (a slow attempt): dropping it would let
+		// slow attempts supersede each other for ever.
+		if r.HookHead != h.Seq {
 			return store.ErrNoChange // handled meanwhile
 		}
 		dropDeadlines(r, deadlineWebhook)

@@ -346,6 +346,10 @@ type TenantConf struct {
 	WebhookSecret string `yaml:"webhook_secret"`
 	// RateLimit: the tenant's requests per second. Default: none.
 	RateLimit RateConf `yaml:"rate_limit"`
+	// Workflow: the steps of a verification when a request names none;
+	// default [sms]. NextEventWait: the wait between steps; default 2m.
+	Workflow      []string `yaml:"workflow"`
+	NextEventWait Duration `yaml:"next_event_wait"`
 }
 
 // Duration reads "10s", "5m" from YAML.
@@ -691,6 +695,17 @@ func (c *Config) finish() error {
 	for i, t := range c.Tenants {
 		if t.RateLimit.PerSecond < 0 || t.RateLimit.Burst < 0 {
 			return fmt.Errorf("tenants[%d].rate_limit: negative", i)
+		}
+		for j, ch := range t.Workflow {
+			if ch != engine.ChannelSMS && ch != engine.ChannelVoice {
+				return fmt.Errorf("tenants[%d].workflow[%d]: %q is not sms or voice", i, j, ch)
+			}
+			if ch == engine.ChannelVoice && len(c.Trunks) == 0 && !c.Sandbox {
+				return fmt.Errorf("tenants[%d].workflow[%d]: voice needs a SIP trunk (trunks:)", i, j)
+			}
+		}
+		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
+			return fmt.Errorf("tenants[%d].next_event_wait: %s is outside 10s..1h", i, w)
 		}
 		if t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
 			return fmt.Errorf("tenants[%d].webhook_secret: shorter than 16 characters", i)

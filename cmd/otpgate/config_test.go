@@ -99,11 +99,13 @@ func TestExampleConfigParses(t *testing.T) {
 	t.Setenv("OTPGATE_SERVER_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
 	t.Setenv("SMSC_MAIN_PASSWORD", "secret")
 	t.Setenv("ACME_WEBHOOK_SECRET", "whsec_0123456789abcdef")
+	t.Setenv("SIP_PASSWORD", "sip-secret")
 	cfg, err := LoadConfig("../../docs/otpgate.example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Routes.routes()) != 2 || cfg.SMSCs[0].Binds[0].Count != 2 || cfg.Tenants[0].RateLimit.PerSecond != 200 {
+	if len(cfg.Routes.routes()) != 2 || cfg.SMSCs[0].Binds[0].Count != 2 || cfg.Tenants[0].RateLimit.PerSecond != 200 ||
+		len(cfg.routeTable()) != 3 || cfg.Tenants[0].Workflow[1] != "voice" || cfg.Trunks[0].Password != "sip-secret" {
 		t.Fatalf("example read wrongly: %+v", cfg)
 	}
 }

@@ -551,6 +551,7 @@ func (g *gateway) tenantTables(cfg *Config) (map[string]*engine.Tenant, map[stri
 			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
 			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
 			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
+			Workflow: t.Workflow, NextEventWait: t.NextEventWait.D(),
 		}
 		if t.RateLimit.PerSecond > 0 {
 			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}

@@ -135,7 +135,7 @@ func TestWebhooksOverHTTP(t *testing.T) {
 		ids = append(ids, cr.ID)
 	}
 	// two webhooks each: message.delivered, verification.verified
-	eventually(t, 15*time.Second, "10 webhooks", func() bool { return sink.count() == 10 })
+	eventually(t, 30*time.Second, "10 webhooks", func() bool { return sink.count() == 10 })
 	sink.checkOrder(t)
 	sink.mu.Lock()
 	for _, id := range ids {
