@@ -80,6 +80,16 @@ func startTestGateway(t *testing.T, yamlText, dataDir string) *gateway {
 	}
 	t.Cleanup(func() { g.Shutdown(ctxTimeout(t, 10*time.Second)) })
 	waitReady(t, "http://"+g.Addr())
+	// every link up and known to the router's health tracker, so routing
+	// does not skip a connector that is still binding
+	eventually(t, 10*time.Second, "all links bound", func() bool {
+		for _, c := range g.clients {
+			if !c.Bound() || !g.tracker.State(c.Name()).Up {
+				return false
+			}
+		}
+		return true
+	})
 	return g
 }
 

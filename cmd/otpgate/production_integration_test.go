@@ -121,7 +121,7 @@ func TestWebhooksOverHTTP(t *testing.T) {
 	})
 	dead := newHookSink(t, func(int) (int, time.Duration) { return 500, 0 })
 	sim := startSim(t, smsc.Config{ReceiptDelay: 10 * time.Millisecond})
-	conf := "server_key: " + testKey + "\nwebhooks: {allow_loopback: true, timeout: 600ms, retry_min: 20ms, retry_max: 100ms, max_age: 2s}\n" + simYAML(sim.Addr()) + hookTenantsYAML()
+	conf := "server_key: " + testKey + "\nwebhooks: {allow_loopback: true, timeout: 600ms, retry_min: 20ms, retry_max: 100ms, max_age: 8s}\n" + simYAML(sim.Addr()) + hookTenantsYAML()
 	g := startTestGateway(t, conf, t.TempDir())
 	c := client{t, "http://" + g.Addr(), keyAcme}
 
@@ -135,7 +135,15 @@ func TestWebhooksOverHTTP(t *testing.T) {
 		ids = append(ids, cr.ID)
 	}
 	// two webhooks each: message.delivered, verification.verified
-	eventually(t, 30*time.Second, "10 webhooks", func() bool { return sink.count() == 10 })
+	eventually(t, 30*time.Second, "10 webhooks", func() bool {
+		if sink.count() > 10 {
+			sink.mu.Lock()
+			t.Errorf("more than 10 distinct webhooks: %v", sink.order)
+			sink.mu.Unlock()
+			return true
+		}
+		return sink.count() == 10
+	})
 	sink.checkOrder(t)
 	sink.mu.Lock()
 	for _, id := range ids {
@@ -153,7 +161,7 @@ func TestWebhooksOverHTTP(t *testing.T) {
 	}
 	// its webhooks (the receipt's, if it came first, and the cancel's) die
 	var canceled *engine.DeadLetter
-	eventually(t, 10*time.Second, "dead letter", func() bool {
+	eventually(t, 20*time.Second, "dead letter", func() bool {
 		admin.do("GET", "/admin/webhooks/dead?tenant=acme", "", &dl)
 		for i, d := range dl.DeadLetters {
 			if strings.Contains(string(d.Body), "verification.canceled") {
