@@ -232,9 +232,10 @@ type Engine struct {
 	hooks     interface {
 		Hook(id string, seq uint32) (*store.Hook, error)
 	}
-	httpc  *http.Client
-	idemMu [64]sync.Mutex // serializes requests with one idempotency key
-	calls  sync.Map       // verification id → context.CancelFunc of its call in progress
+	httpc    *http.Client
+	idemMu   [64]sync.Mutex // serializes requests with one idempotency key
+	calls    sync.Map       // callKey(id, message) → context.CancelFunc of a call in progress
+	stopping atomic.Bool    // Run is ending: calls cut now are placed again after the restart
 	// tenants is swapped whole on a config reload (SetTenants).
 	tenants atomic.Pointer[map[string]*Tenant]
 	// receipts feeds the receipt workers (see SubmitReceipt).

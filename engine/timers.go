@@ -35,6 +35,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.timerLoop(ctx)
 	// calls in progress end with the engine (their step's outcome is
 	// recorded as the call ends)
+	e.stopping.Store(true)
 	e.calls.Range(func(_, c any) bool { c.(context.CancelFunc)(); return true })
 	e.wg.Wait()
 	return nil
@@ -153,6 +154,17 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 				// claim for one attempt's time; the delivery's own Update moves it
 				hookAt = now.Add(e.hookLease())
 				r.Deadlines = append(r.Deadlines, store.Deadline{At: hookAt, Kind: deadlineWebhook})
+			}
+		case deadlineCall:
+			// the process died during this call: it is lost
+			dropDeadlines(r, deadlineCall)
+			if n := len(r.Messages); n > 0 && r.Messages[n-1].State == MsgCalling {
+				m := &r.Messages[n-1]
+				m.State, m.DoneAt, m.Error = MsgFailed, now, "call_lost"
+				r.Events = append(r.Events, store.Event{At: now, Type: "call_failed", Channel: ChannelVoice, Connector: m.Connector, Detail: "lost: the gateway stopped during the call"})
+				if r.Status == StatusPending && e.advance(r, now, "the call was lost") {
+					send = true
+				}
 			}
 		case deadlineNext:
 			dropDeadlines(r, deadlineNext)

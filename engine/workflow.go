@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -31,6 +32,8 @@ const (
 	MsgAnswered = "answered"
 	MsgBusy     = "busy"
 	MsgNoAnswer = "no_answer"
+	// MsgSuperseded: a message that had not gone out when the next step began.
+	MsgSuperseded = "superseded"
 )
 
 // Voicer places one call that reads the code (a voice connector: a SIP
@@ -64,6 +67,11 @@ func (e *Engine) advance(r *store.Record, now time.Time, why string) bool {
 	if r.Status != StatusPending || r.Step+1 >= len(r.Workflow) {
 		return false
 	}
+	if n := len(r.Messages); n > 0 && r.Messages[n-1].State == MsgQueued {
+		// a step still waiting to send (a retry back-off) is superseded
+		r.Messages[n-1].State, r.Messages[n-1].DoneAt = MsgSuperseded, now
+	}
+	e.hangup(r.ID) // a call of the previous step still ringing ends
 	r.Step++
 	ch := r.Workflow[r.Step]
 	r.Messages = append(r.Messages, store.Message{Channel: ch, State: MsgQueued, QueuedAt: now})
@@ -106,63 +114,86 @@ func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.hangup(id) // a call of the previous step still ringing ends
 	e.enqueue(id)
 	return e.view(rec), nil
 }
 
+// callKey names one call: a verification may have an old step's call
+// ending while the next one starts.
+func callKey(id string, mi int) string { return fmt.Sprintf("%s/%d", id, mi) }
+
+// deadlineCall bounds a call: if the process dies during one, the message
+// would stay "calling"; this deadline marks it lost and moves on.
+const deadlineCall = "call"
+
+// maxCall bounds one call (ring plus announcement).
+const maxCall = 5 * time.Minute
+
 // placeCall runs one voice step's call in its own goroutine (a call lasts
-// tens of seconds; send workers must not wait for it). The message is
-// marked "calling" first, so no timer dispatches it again meanwhile.
+// tens of seconds; send workers must not wait for it). The hang-up is
+// registered before the message is marked "calling", so a verification
+// that ends meanwhile always finds and cancels it.
 func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Target, v Voicer, code string) {
+	ctx, cancel := context.WithTimeout(context.Background(), maxCall)
+	key := callKey(id, mi)
+	e.calls.Store(key, cancel)
 	now := e.now()
 	_, err := e.st.Update(id, func(r *store.Record) error {
-		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
-			return store.ErrNoChange
+		if mi != len(r.Messages)-1 || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
+			return errNotStarted
 		}
 		m := &r.Messages[mi]
 		m.State, m.Connector, m.SubmittedAt = MsgCalling, target.Connector, now
 		m.Tries++
 		dropDeadlines(r, deadlineDispatch)
+		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(maxCall + time.Minute), Kind: deadlineCall})
 		r.Events = append(r.Events, store.Event{At: now, Type: "call_started", Channel: ChannelVoice, Connector: target.Connector})
 		return nil
 	})
-	if err != nil {
-		e.log.Error("voice: recording the call start failed; not calling", "id", id, "err", err)
+	if err != nil || ctx.Err() != nil {
+		e.calls.Delete(key)
+		cancel()
+		if err != nil && !errors.Is(err, errNotStarted) {
+			e.log.Error("voice: recording the call start failed; not calling", "id", id, "err", err)
+		}
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	e.calls.Store(id, cancel)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		defer cancel()
-		defer e.calls.Delete(id)
+		defer e.calls.Delete(key)
 		callsInProgress.Add(1)
 		res, err := v.Call(ctx, VoiceCall{To: r.Number, Code: code, Locale: r.Locale, Brand: r.SenderID})
 		callsInProgress.Add(-1)
-		e.callEnded(id, mi, target.Connector, res, err)
+		e.callEnded(id, mi, target.Connector, res, err, ctx.Err() != nil)
 	}()
 }
 
+var errNotStarted = errors.New("call not started")
+
 var callsInProgress = metrics.NewGauge(`otpgate_voice_calls_in_progress`, nil)
 
-// hangup ends a call of verification id that is ringing or playing.
+// hangup ends every call of verification id that is ringing or playing.
 func (e *Engine) hangup(id string) {
-	if c, ok := e.calls.Load(id); ok {
-		c.(context.CancelFunc)()
-	}
+	prefix := id + "/"
+	e.calls.Range(func(k, c any) bool {
+		if strings.HasPrefix(k.(string), prefix) {
+			c.(context.CancelFunc)()
+		}
+		return true
+	})
 }
 
-// callEnded records a call's outcome. A call that could not be placed on
-// any trunk (failed) starts the next step at once; busy and no answer end
-// the step and the next one follows after NextEventWait.
-func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cerr error) {
+// callEnded records a call's outcome. A call that could not be placed goes
+// to the next trunk of its route, and when none is left the next step
+// starts at once; busy and no answer end the step and the next one follows
+// after NextEventWait. A call we hung up (the verification ended, the next
+// step began, or shutdown) starts nothing; one cut by shutdown is queued
+// again so the restart places it.
+func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cerr error, hungUp bool) {
 	now := e.now()
 	outcome := res.Outcome
-	if cerr != nil && outcome == "" {
-		outcome = MsgFailed
-	}
 	if outcome == "" {
 		outcome = MsgFailed
 	}
@@ -170,13 +201,24 @@ func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cer
 	if outcome == MsgAnswered {
 		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_voice_call_duration_seconds{trunk=%q}`, trunk)).Update(res.Talk.Seconds())
 	}
-	advanced := false
+	again := false
+	stopping := e.stopping.Load()
 	_, err := e.st.Update(id, func(r *store.Record) error {
-		advanced = false
+		again = false
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgCalling {
 			return store.ErrNoChange
 		}
 		m := &r.Messages[mi]
+		current := mi == len(r.Messages)-1 && r.Status == StatusPending
+		dropDeadlines(r, deadlineCall)
+		r.UpdatedAt = now
+		if hungUp && stopping && current && outcome != MsgAnswered {
+			// cut by shutdown before anyone answered: place it again after the restart
+			m.State = MsgQueued
+			r.Events = append(r.Events, store.Event{At: now, Type: "call_interrupted", Channel: ChannelVoice, Connector: trunk, Detail: "gateway stopping; will call again"})
+			r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineDispatch})
+			return nil
+		}
 		m.State, m.MessageID, m.DoneAt = outcome, res.CallID, now
 		detail := outcome
 		if cerr != nil {
@@ -186,15 +228,34 @@ func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cer
 		if outcome == MsgAnswered {
 			detail = fmt.Sprintf("answered after %s, %s on the line", res.Answered.Round(time.Millisecond), res.Talk.Round(time.Millisecond))
 		}
-		r.UpdatedAt = now
+		if hungUp {
+			detail += " (hung up)"
+		}
 		r.Events = append(r.Events, store.Event{At: now, Type: "call_" + outcome, Channel: ChannelVoice, Connector: trunk, MessageID: res.CallID, Detail: detail})
 		e.notify(r, "message."+outcome, now, m, detail)
-		if outcome == MsgFailed && r.Status == StatusPending {
-			if e.advance(r, now, "the call failed") {
-				advanced = true
-			} else if r.Step+1 >= len(r.Workflow) && allStepsFailed(r) {
-				e.end(r, StatusFailed, now, "every channel failed")
+		if outcome != MsgFailed || hungUp || !current {
+			return nil
+		}
+		// a failed call: the next trunk, else the next step, else the end
+		if !isPermanent(cerr) {
+			m.Skipped = append(m.Skipped, trunk)
+		} else {
+			m.Failed = append(m.Failed, trunk)
+		}
+		if dec, ok := e.route(r, ChannelVoice); ok {
+			if next, ok := nextTarget(&dec, m); ok {
+				m.State, m.DoneAt = MsgQueued, time.Time{}
+				r.Events = append(r.Events, store.Event{At: now, Type: "failover", Channel: ChannelVoice, Connector: trunk, Detail: "next " + next.Connector})
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+				again = true
+				return nil
 			}
+		}
+		switch {
+		case e.advance(r, now, "the call failed on every trunk"):
+			again = true
+		case allStepsFailed(r):
+			e.end(r, StatusFailed, now, "every channel failed")
 		}
 		return nil
 	})
@@ -202,7 +263,7 @@ func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cer
 		e.log.Error("voice: recording the call outcome failed", "id", id, "err", err)
 		return
 	}
-	if advanced {
+	if again {
 		e.enqueue(id)
 	}
 }

@@ -469,9 +469,11 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	}
 	g.srv.Drain()
 	delay := time.Second
+	g.reloadMu.Lock()
 	if g.cfg.HTTP.DrainDelay != nil {
 		delay = g.cfg.HTTP.DrainDelay.D()
 	}
+	g.reloadMu.Unlock()
 	select {
 	case <-time.After(delay):
 	case <-ctx.Done():
@@ -639,8 +641,11 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	for name := range oldSMSC {
 		res.NeedsRestart = append(res.NeedsRestart, fmt.Sprintf("smscs %q (removed; it keeps running)", name))
 	}
-	cfg.SMSCs = old.SMSCs // what runs
-	g.cfg = cfg
+	// g.cfg is what runs: the live parts from the file, the rest as started
+	// (so the next reload still names them as needing a restart).
+	running := *old
+	running.Routes, running.Tenants, running.Admin = cfg.Routes, cfg.Tenants, cfg.Admin
+	g.cfg = &running
 	g.log.Info("config reloaded", "path", g.cfgPath, "needs_restart", strings.Join(res.NeedsRestart, ", "))
 	return res, nil
 }
