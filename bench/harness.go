@@ -1,6 +1,7 @@
 // Package bench owns Otpgate's load tests: one small harness (warm-up, a
-// fixed duration, a live progress line, a table for people and a JSON
-// report for machines) and the scenarios that run in it (bench api now;
+// fixed duration, closed or open loop, a live progress line, latencies in
+// HDR histograms, a table for people, a JSON report for machines and an SVG
+// chart) and the scenarios that run in it (bench api now;
 // smpp, voice and end-to-end scenarios join later).
 package bench
 
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Options configure one run.
@@ -25,6 +28,13 @@ type Options struct {
 	// Progress receives a live line per Interval (nil: none).
 	Progress io.Writer
 	Interval time.Duration // default 1s
+	// Rate, when > 0, makes the run open loop: operations start on a fixed
+	// schedule of Rate per second whatever the answers do, and each latency
+	// is measured from its scheduled start, so waiting behind a slow answer
+	// counts (no coordinated omission). Workers then bound the operations
+	// in flight. 0: closed loop, each worker starts its next operation when
+	// the last one ends.
+	Rate float64
 }
 
 // Op is one operation of a worker; the harness times it. A returned error
@@ -64,9 +74,18 @@ func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 type worker struct {
 	mu   sync.Mutex
-	h    Histogram // whole run
-	tick Histogram // current interval
+	hdr  *hdrhistogram.Histogram // whole run, µs, 3 significant digits
+	tick Histogram               // current interval
 	errs uint64
+}
+
+func newWorker() *worker {
+	return &worker{hdr: hdrhistogram.New(1, int64(5*time.Minute/time.Microsecond), 3)}
+}
+
+func (w *worker) record(d time.Duration) {
+	_ = w.hdr.RecordValue(max(1, d.Microseconds()))
+	w.tick.Record(d)
 }
 
 // Run drives op from opts.Workers goroutines in a closed loop: warm-up,
@@ -92,13 +111,39 @@ func Run(ctx context.Context, opts Options, op Op) (Result, error) {
 	var measuring atomic.Bool
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
+	// open loop: a schedule of start times the workers take from
+	var tickets chan time.Time
+	if opts.Rate > 0 {
+		tickets = make(chan time.Time, 1<<16)
+		go func() {
+			interval := time.Duration(float64(time.Second) / opts.Rate)
+			next := time.Now()
+			for ctx.Err() == nil {
+				if d := time.Until(next); d > 0 {
+					time.Sleep(d)
+				}
+				select {
+				case tickets <- next:
+				default: // the backlog is full: the gateway is far behind; the latencies already show it
+				}
+				next = next.Add(interval)
+			}
+		}()
+	}
 	for i := range ws {
-		ws[i] = &worker{}
+		ws[i] = newWorker()
 		wg.Add(1)
 		go func(i int, w *worker) {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				start := time.Now()
+				if tickets != nil {
+					select {
+					case start = <-tickets: // latency from the scheduled start
+					case <-ctx.Done():
+						return
+					}
+				}
 				err := op(ctx, i)
 				d := time.Since(start)
 				if !measuring.Load() {
@@ -111,8 +156,7 @@ func Run(ctx context.Context, opts Options, op Op) (Result, error) {
 						firstErr.CompareAndSwap(nil, err.Error())
 					}
 				} else {
-					w.h.Record(d)
-					w.tick.Record(d)
+					w.record(d)
 				}
 				w.mu.Unlock()
 			}
@@ -168,16 +212,20 @@ loop:
 	if opts.Progress != nil {
 		fmt.Fprintln(opts.Progress)
 	}
-	var h Histogram
+	h := hdrhistogram.New(1, int64(5*time.Minute/time.Microsecond), 3)
 	for _, w := range ws {
-		h.Merge(&w.h)
+		h.Merge(w.hdr)
 		res.Errors += w.errs
 	}
+	us := func(v int64) float64 { return float64(v) / 1000 }
 	res.Duration = elapsed.Seconds()
-	res.Ops = h.Count()
+	res.Ops = uint64(h.TotalCount())
 	res.Rate = float64(res.Ops) / elapsed.Seconds()
-	res.MeanMs, res.P50Ms, res.P90Ms = ms(h.Mean()), ms(h.Quantile(0.5)), ms(h.Quantile(0.9))
-	res.P99Ms, res.P999Ms, res.MaxMs = ms(h.Quantile(0.99)), ms(h.Quantile(0.999)), ms(h.Max())
+	res.MeanMs, res.P50Ms, res.P90Ms = h.Mean()/1000, us(h.ValueAtQuantile(50)), us(h.ValueAtQuantile(90))
+	res.P99Ms, res.P999Ms, res.MaxMs = us(h.ValueAtQuantile(99)), us(h.ValueAtQuantile(99.9)), us(h.Max())
+	if opts.Rate > 0 {
+		res.Extra = map[string]string{"mode": fmt.Sprintf("open loop at %.0f/s (latency from the scheduled start)", opts.Rate)}
+	}
 	if v, ok := firstErr.Load().(string); ok {
 		res.FirstErr = v
 	}

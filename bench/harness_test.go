@@ -48,3 +48,30 @@ func TestRunCountsOpsAndErrors(t *testing.T) {
 		t.Fatal("json report")
 	}
 }
+
+func TestWriteSVG(t *testing.T) {
+	r := Result{Name: "api <create>", Series: []Point{{At: 1, Rate: 100, P50: 1, P99: 5}, {At: 2, Rate: 120, P50: 1.5, P99: 7}}}
+	path := filepath.Join(t.TempDir(), "r.svg")
+	if err := WriteSVG(path, r); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	s := string(b)
+	if !strings.HasPrefix(s, "<svg") || strings.Count(s, "<polyline") != 3 || !strings.Contains(s, "api &lt;create&gt;") {
+		t.Fatalf("svg:\n%s", s)
+	}
+}
+
+// TestOpenLoopCountsWaiting: at a fixed rate, an operation that cannot
+// start on time (one worker, 20 ms per op, 100/s asked) shows the wait in
+// its latency — a closed loop would report 20 ms.
+func TestOpenLoopCountsWaiting(t *testing.T) {
+	res, err := Run(context.Background(), Options{Name: "open", Workers: 1, Warmup: -1, Duration: 400 * time.Millisecond, Rate: 100},
+		func(ctx context.Context, _ int) error { time.Sleep(20 * time.Millisecond); return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.P99Ms < 100 || res.Rate > 60 {
+		t.Fatalf("p99 %.1f ms at %.0f/s: the wait behind the schedule is not counted", res.P99Ms, res.Rate)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -131,6 +132,8 @@ func runBenchAPI(args []string) error {
 	smscListen := fs.String("smsc-listen", "127.0.0.1:2775", "with --url and create-check: where the bench's SMSC simulator listens (point the gateway's SMSC there)")
 	out := fs.String("out", "", "JSON report path (default bench-results/api-MODE.json)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part (gateway included when in-process) to this file")
+	rate := fs.Float64("rate", 0, "open loop: start this many operations a second (latency from the scheduled start); 0: closed loop")
+	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -210,16 +213,44 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		}()
 		defer pprof.StopCPUProfile()
 	}
-	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr}, op)
+	var results []bench.Result
+	if *ceiling {
+		c, err := bench.StartCeiling()
+		if err != nil {
+			return err
+		}
+		cop, err := bench.APIOp(bench.APIConfig{URL: c.URL(), Key: "x", Mode: bench.ModeCreate, Conns: *workers})
+		if err != nil {
+			return err
+		}
+		cres, err := bench.Run(ctx, bench.Options{Name: "ceiling (trivial handler)", Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate}, cop)
+		c.Close()
+		if err != nil {
+			return err
+		}
+		results = append(results, cres)
+	}
+	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate}, op)
 	if err != nil {
 		return err
 	}
+	for k, v := range res.Extra {
+		extra[k] = v
+	}
 	res.Extra = extra
-	bench.WriteTable(os.Stdout, res)
-	if err := bench.WriteJSON(*out, res); err != nil {
+	if len(results) > 0 && results[0].Rate > 0 {
+		extra["share_of_ceiling"] = fmt.Sprintf("%.1f%% of the trivial handler's %.0f/s in the same run", 100*res.Rate/results[0].Rate, results[0].Rate)
+	}
+	results = append(results, res)
+	bench.WriteTable(os.Stdout, results...)
+	if err := bench.WriteJSON(*out, results...); err != nil {
 		return err
 	}
-	fmt.Printf("report: %s\n", *out)
+	svg := strings.TrimSuffix(*out, filepath.Ext(*out)) + ".svg"
+	if err := bench.WriteSVG(svg, results...); err != nil {
+		return err
+	}
+	fmt.Printf("report: %s, chart: %s\n", *out, svg)
 	if res.Ops == 0 {
 		return fmt.Errorf("bench api: no operation succeeded (first error: %s)", res.FirstErr)
 	}

@@ -56,9 +56,9 @@ func createMany(t *testing.T, c client, base, n int) map[string]string {
 
 // checkExactlyOnce waits until each verification's SMS is recorded as
 // submitted, then checks the copies at the simulators: the acknowledged one
-// (the id the gateway recorded) is stored once, and no simulator that the
-// gateway did not get the acknowledgement from holds more than unanswered
-// copies.
+// (the id whose submit_sm_resp the gateway got and recorded) is stored
+// exactly once, and at most one other copy exists (sent again because its
+// answer was lost with the link).
 func checkExactlyOnce(t *testing.T, c client, ids map[string]string, sims ...*smsc.Server) {
 	t.Helper()
 	for num, id := range ids {
@@ -82,16 +82,15 @@ func checkExactlyOnce(t *testing.T, c client, ids map[string]string, sims ...*sm
 		if found != 1 {
 			t.Fatalf("%s: the acknowledged message %s is stored %d times", num, msgID, found)
 		}
-		// the simulator that acknowledged it holds no second answered copy:
-		// the gateway never resends what it got an answer for
+		// Other copies are ones whose answer never reached the gateway (the
+		// link dropped first): SMPP cannot tell those from unsent ones, so
+		// one resend is allowed, and no more.
+		copies := 0
 		for _, s := range sims {
-			has := false
-			for _, m := range s.Messages(num) {
-				has = has || m.ID == msgID
-			}
-			if has && len(s.Messages(num)) > 1 {
-				t.Fatalf("%s: %d copies at the simulator that acknowledged it", num, len(s.Messages(num)))
-			}
+			copies += len(s.Messages(num))
+		}
+		if copies > 2 {
+			t.Fatalf("%s: %d copies at the SMSCs", num, copies)
 		}
 	}
 }
