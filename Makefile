@@ -41,7 +41,7 @@ fmt-check:
 ## bench: the load harness briefly (create, create-then-check) plus the Go benchmarks
 bench: build bench-go
 	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
-	./$(BIN) bench api --mode create-check --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench api --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 

@@ -19,7 +19,44 @@ import (
 const (
 	ModeCreate      = "create"       // POST /v1/verifications
 	ModeCreateCheck = "create-check" // create, wait for the SMS at the simulator, check the code
+	ModeE2E         = "e2e"          // create-check, timing each leg: API answer, SMS at the SMSC, check
 )
+
+// Legs keeps per-leg latencies of the e2e mode.
+type Legs struct {
+	mu sync.Mutex
+	h  map[string]*Histogram
+}
+
+// NewLegs returns empty leg histograms.
+func NewLegs() *Legs { return &Legs{h: map[string]*Histogram{}} }
+
+func (l *Legs) record(leg string, d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.h[leg] == nil {
+		l.h[leg] = &Histogram{}
+	}
+	l.h[leg].Record(d)
+}
+
+// Reset forgets what was recorded (after the warm-up).
+func (l *Legs) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.h = map[string]*Histogram{}
+}
+
+// Summary is "leg: p50 … p99 …" for each leg, for reports.
+func (l *Legs) Summary() map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]string{}
+	for k, h := range l.h {
+		out["leg "+k] = fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (%d)", ms(h.Quantile(0.5)), ms(h.Quantile(0.99)), h.Count())
+	}
+	return out
+}
 
 // APIConfig configures the api scenario.
 type APIConfig struct {
@@ -31,6 +68,8 @@ type APIConfig struct {
 	Codes *CodeInbox
 	// Conns bounds open connections; default 64.
 	Conns int
+	// Legs records per-leg latencies in ModeE2E.
+	Legs *Legs
 }
 
 // APIOp returns the operation of the api scenario. Each op uses a number
@@ -40,11 +79,14 @@ func APIOp(cfg APIConfig) (Op, error) {
 	if cfg.Mode == "" {
 		cfg.Mode = ModeCreate
 	}
-	if cfg.Mode != ModeCreate && cfg.Mode != ModeCreateCheck {
-		return nil, fmt.Errorf("bench api: mode %q is not create or create-check", cfg.Mode)
+	if cfg.Mode != ModeCreate && cfg.Mode != ModeCreateCheck && cfg.Mode != ModeE2E {
+		return nil, fmt.Errorf("bench api: mode %q is not create, create-check or e2e", cfg.Mode)
 	}
-	if cfg.Mode == ModeCreateCheck && cfg.Codes == nil {
-		return nil, errors.New("bench api: create-check needs a code inbox")
+	if cfg.Mode != ModeCreate && cfg.Codes == nil {
+		return nil, errors.New("bench api: " + cfg.Mode + " needs a code inbox")
+	}
+	if cfg.Mode == ModeE2E && cfg.Legs == nil {
+		cfg.Legs = NewLegs()
 	}
 	if cfg.Conns <= 0 {
 		cfg.Conns = 64
@@ -80,19 +122,27 @@ func APIOp(cfg APIConfig) (Op, error) {
 		number := fmt.Sprintf("+39347%07d", seq.Add(1)%10_000_000)
 		body := `{"number":"` + number + `","template":"{code}"}`
 		var cr api.CreateResponse
+		t0 := time.Now()
 		if err := post(ctx, "/v1/verifications", []byte(body), 202, &cr); err != nil {
 			return err
 		}
+		t1 := time.Now()
 		if cfg.Mode == ModeCreate {
 			return nil
 		}
-		code, err := cfg.Codes.Code(ctx, number)
+		code, at, err := cfg.Codes.CodeAt(ctx, number)
 		if err != nil {
 			return err
 		}
+		t3 := time.Now()
 		var res api.CheckResponse
 		if err := post(ctx, "/v1/verifications/"+cr.ID+"/check", []byte(`{"code":"`+code+`"}`), 200, &res); err != nil {
 			return err
+		}
+		if cfg.Legs != nil {
+			cfg.Legs.record("1 api answer", t1.Sub(t0))
+			cfg.Legs.record("2 202 to submit_sm at the SMSC", at.Sub(t1))
+			cfg.Legs.record("3 check", time.Since(t3))
 		}
 		if !res.Verified {
 			return fmt.Errorf("check of %s: not verified (%s)", cr.ID, res.Reason)
@@ -112,48 +162,60 @@ func truncate(b []byte, n int) string {
 // workers that wait for them. Messages nobody waits for are kept briefly.
 type CodeInbox struct {
 	mu      sync.Mutex
-	waiters map[string]chan string
-	early   map[string]string
+	waiters map[string]chan arrival
+	early   map[string]arrival
 	// Timeout for one wait; default 10s.
 	Timeout time.Duration
 }
 
 // NewCodeInbox returns an empty inbox.
 func NewCodeInbox() *CodeInbox {
-	return &CodeInbox{waiters: map[string]chan string{}, early: map[string]string{}, Timeout: 10 * time.Second}
+	return &CodeInbox{waiters: map[string]chan arrival{}, early: map[string]arrival{}, Timeout: 10 * time.Second}
+}
+
+type arrival struct {
+	code string
+	at   time.Time
 }
 
 // Deliver takes one SMS; text is the code (the bench asks for the template "{code}").
 func (c *CodeInbox) Deliver(number, text string) {
+	a := arrival{text, time.Now()}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if ch, ok := c.waiters[number]; ok {
 		delete(c.waiters, number)
-		ch <- text
+		ch <- a
 		return
 	}
 	if len(c.early) > 1_000_000 {
 		clear(c.early)
 	}
-	c.early[number] = text
+	c.early[number] = a
 }
 
 // Code waits for the SMS to number.
 func (c *CodeInbox) Code(ctx context.Context, number string) (string, error) {
+	code, _, err := c.CodeAt(ctx, number)
+	return code, err
+}
+
+// CodeAt waits for the SMS to number and says when it reached the SMSC.
+func (c *CodeInbox) CodeAt(ctx context.Context, number string) (string, time.Time, error) {
 	c.mu.Lock()
-	if code, ok := c.early[number]; ok {
+	if a, ok := c.early[number]; ok {
 		delete(c.early, number)
 		c.mu.Unlock()
-		return code, nil
+		return a.code, a.at, nil
 	}
-	ch := make(chan string, 1)
+	ch := make(chan arrival, 1)
 	c.waiters[number] = ch
 	c.mu.Unlock()
 	t := time.NewTimer(c.Timeout)
 	defer t.Stop()
 	select {
-	case code := <-ch:
-		return code, nil
+	case a := <-ch:
+		return a.code, a.at, nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
@@ -161,12 +223,12 @@ func (c *CodeInbox) Code(ctx context.Context, number string) (string, error) {
 	delete(c.waiters, number)
 	c.mu.Unlock()
 	select {
-	case code := <-ch:
-		return code, nil
+	case a := <-ch:
+		return a.code, a.at, nil
 	default:
 	}
 	if ctx.Err() != nil {
-		return "", ctx.Err()
+		return "", time.Time{}, ctx.Err()
 	}
-	return "", fmt.Errorf("no SMS to %s within %s", number, c.Timeout)
+	return "", time.Time{}, fmt.Errorf("no SMS to %s within %s", number, c.Timeout)
 }

@@ -35,6 +35,9 @@ type Options struct {
 	// in flight. 0: closed loop, each worker starts its next operation when
 	// the last one ends.
 	Rate float64
+	// OnMeasure, when set, is called as measuring starts (after the
+	// warm-up), e.g. to reset a scenario's own counters.
+	OnMeasure func()
 }
 
 // Op is one operation of a worker; the harness times it. A returned error
@@ -172,6 +175,9 @@ func Run(ctx context.Context, opts Options, op Op) (Result, error) {
 		}
 	}
 	res := Result{Name: opts.Name, Workers: opts.Workers, StartedAt: time.Now()}
+	if opts.OnMeasure != nil {
+		opts.OnMeasure()
+	}
 	measuring.Store(true)
 	begin := time.Now()
 	t := time.NewTicker(opts.Interval)

@@ -124,7 +124,7 @@ func runBenchAPI(args []string) error {
 	fs := flag.NewFlagSet("bench api", flag.ContinueOnError)
 	url := fs.String("url", "", "gateway to load (default: start one in this process, with its own data dir and SMSC simulator)")
 	key := fs.String("key", "", "tenant API key (with --url)")
-	mode := fs.String("mode", bench.ModeCreate, "create | create-check")
+	mode := fs.String("mode", bench.ModeCreate, "create | create-check | e2e (create-check with the latency of each leg)")
 	workers := fs.Int("workers", 64, "concurrent closed-loop workers (one connection each)")
 	duration := fs.Duration("duration", 10*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", 2*time.Second, "warm-up before measuring")
@@ -179,7 +179,7 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		defer g.Shutdown(context.Background())
 		target = "http://" + g.Addr()
 		extra["gateway"] = "in-process, store sync " + *sync
-	} else if *mode == bench.ModeCreateCheck {
+	} else if *mode != bench.ModeCreate {
 		sim, err := smsc.New(smsc.Config{OnMessage: func(m smsc.Message) { inbox.Deliver(m.To, m.Text) }})
 		if err != nil {
 			return err
@@ -190,7 +190,8 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		defer sim.Close()
 		extra["gateway"] = *url + ", SMSC simulator on " + sim.Addr()
 	}
-	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: *workers})
+	legs := bench.NewLegs()
+	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: *workers, Legs: legs})
 	if err != nil {
 		return err
 	}
@@ -230,12 +231,17 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		}
 		results = append(results, cres)
 	}
-	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate}, op)
+	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: legs.Reset}, op)
 	if err != nil {
 		return err
 	}
 	for k, v := range res.Extra {
 		extra[k] = v
+	}
+	if *mode == bench.ModeE2E {
+		for k, v := range legs.Summary() {
+			extra[k] = v
+		}
 	}
 	res.Extra = extra
 	if len(results) > 0 && results[0].Rate > 0 {
