@@ -33,6 +33,8 @@ func runBench(args []string) error {
 		return runBenchSMPP(args[1:])
 	case "voice":
 		return runBenchVoice(args[1:])
+	case "get":
+		return runBenchGet(args[1:])
 	}
 	return fmt.Errorf("bench: unknown scenario %q (api, smpp)", args[0])
 }
@@ -81,6 +83,34 @@ func runBenchVoice(args []string) error {
 		return werr
 	}
 	return err
+}
+
+// runBenchGet drives a plain HTTP GET endpoint (a peer's send interface,
+// such as Kannel's sendsms) with the same harness, so peers are measured
+// with the same load generator. {n} in the URL becomes a running number.
+func runBenchGet(args []string) error {
+	fs := flag.NewFlagSet("bench get", flag.ContinueOnError)
+	url := fs.String("url", "", "URL to GET; {n} is replaced by a running number (e.g. for the destination)")
+	workers := fs.Int("workers", 64, "concurrent closed-loop workers")
+	duration := fs.Duration("duration", 10*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 2*time.Second, "warm-up")
+	name := fs.String("name", "get", "scenario name in the report")
+	out := fs.String("out", filepath.Join("bench-results", "get.json"), "JSON report path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *url == "" {
+		return errors.New("bench get: --url is required")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	op := bench.GetOp(*url, *workers)
+	res, err := bench.Run(ctx, bench.Options{Name: *name, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr}, op)
+	if err != nil {
+		return err
+	}
+	bench.WriteTable(os.Stdout, res)
+	return bench.WriteJSON(*out, res)
 }
 
 func runBenchSMPP(args []string) error {
