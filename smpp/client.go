@@ -65,9 +65,9 @@ type Client struct {
 	binds     []*bind
 	tps       *bucket // Config.TPS; nil for none
 	text      textOptions
-	ref       atomic.Uint32 // concatenation references
-	sessions  atomic.Uint64 // session ids, for logs
-	receipts  chan Receipt  // acknowledged receipts waiting for onReceipt
+	ref       atomic.Uint32       // concatenation references
+	sessions  atomic.Uint64       // session ids, for logs
+	receipts  chan pendingReceipt // receipts waiting for onReceipt, acknowledged after it
 
 	mu      sync.Mutex
 	waiters list.List // of *waiter, first come first served
@@ -96,7 +96,7 @@ func NewClient(cfg Config, onReceipt func(Receipt), log *slog.Logger) (*Client, 
 		m:         newClientMetrics(cfg.Name),
 		tps:       newBucket(cfg.TPS),
 		text:      textOptions{latin1: cfg.Latin1, concat: cfg.Concat},
-		receipts:  make(chan Receipt, cfg.ReceiptQueue),
+		receipts:  make(chan pendingReceipt, cfg.ReceiptQueue),
 		stopped:   make(chan struct{}),
 	}
 	c.ref.Store(rand.Uint32())
@@ -158,10 +158,13 @@ func (c *Client) Run(ctx context.Context) error {
 	dispatched := make(chan struct{})
 	go func() {
 		defer close(dispatched)
-		for r := range c.receipts {
+		for pr := range c.receipts {
 			if c.onReceipt != nil {
-				c.onReceipt(r)
+				c.onReceipt(pr.r)
 			}
+			// Acknowledged only now: a receipt the process dies holding is
+			// not acknowledged, so the SMSC delivers it again.
+			pr.ack()
 		}
 	}()
 

@@ -452,8 +452,9 @@ func (s *session) handle(p pdu.Body) {
 	case pdu.EnquireLinkID:
 		s.reply(pdu.EnquireLinkRespID, h.Seq, StatusOK)
 	case pdu.DeliverSMID:
-		s.reply(pdu.DeliverSMRespID, h.Seq, StatusOK)
-		s.deliver(p)
+		if !s.deliver(p) {
+			s.reply(pdu.DeliverSMRespID, h.Seq, StatusOK)
+		}
 	case pdu.UnbindID:
 		s.log.Info("smpp SMSC sent unbind; answering and reconnecting")
 		s.reply(pdu.UnbindRespID, h.Seq, StatusOK)
@@ -500,20 +501,29 @@ func (s *session) handleUndecodable(de *DecodeError) {
 	s.reply(pdu.GenericNACKID, h.Seq, status)
 }
 
-// deliver handles a deliver_sm that has been acknowledged: receipts go to
-// the client's receipt queue; mobile-originated messages are logged and dropped.
-func (s *session) deliver(p pdu.Body) {
+// pendingReceipt is a receipt waiting for onReceipt, and how to acknowledge
+// its deliver_sm once onReceipt has returned.
+type pendingReceipt struct {
+	r   Receipt
+	ack func()
+}
+
+// deliver handles a deliver_sm: a receipt goes to the client's receipt
+// queue and is acknowledged after onReceipt (deliver returns true); anything
+// else is for the caller to acknowledge at once (mobile-originated messages
+// are logged and dropped, unparsable receipts dropped).
+func (s *session) deliver(p pdu.Body) bool {
 	esm := FieldByte(p, pdufield.ESMClass)
 	if !IsReceipt(esm) {
 		s.log.Info("smpp mobile-originated deliver_sm acknowledged and dropped",
 			"from", MaskNumber(FieldString(p, pdufield.SourceAddr)),
 			"esm_class", esm, "octets", len(FieldBytes(p, pdufield.ShortMessage)))
-		return
+		return false
 	}
 	r, err := ParseReceipt(p)
 	if err != nil {
 		s.log.Warn("smpp unparsable delivery receipt dropped", "seq", p.Header().Seq, "err", err)
-		return
+		return false
 	}
 	r.SMSC = s.c.cfg.Name
 	r.Bind = s.b.index
@@ -521,7 +531,9 @@ func (s *session) deliver(p pdu.Body) {
 	s.b.m.receipt(r.Stat)
 	s.b.receipts.Add(1)
 	s.log.Debug("smpp receipt", "message_id", r.MessageID, "stat", r.Stat, "err_code", r.Err, "network_error", r.NetworkError)
-	s.c.receipts <- r // blocks when the queue is full: back-pressure on the SMSC
+	seq := p.Header().Seq
+	s.c.receipts <- pendingReceipt{r: r, ack: func() { s.reply(pdu.DeliverSMRespID, seq, StatusOK) }} // blocks when the queue is full: back-pressure on the SMSC
+	return true
 }
 
 // keepalive sends enquire_link every Config.EnquireLink and ends the session

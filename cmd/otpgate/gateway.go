@@ -255,7 +255,9 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	onReceipt := func(name string) func(smpp.Receipt) {
 		return func(r smpp.Receipt) {
 			cands := r.IDCandidates()
-			eng.SubmitReceipt(engine.Receipt{
+			// applied (and lazily committed) before the connector acknowledges the
+			// deliver_sm, so a crash cannot lose an acknowledged receipt
+			eng.HandleReceipt(engine.Receipt{
 				Connector: name, MessageID: r.MessageID, Delivered: r.Delivered, Final: r.Final,
 				State: r.Stat, Err: r.Err, At: r.ReceivedAt, AltIDs: cands[min(1, len(cands)):],
 			})
