@@ -238,11 +238,8 @@ type Engine struct {
 	stopping atomic.Bool    // Run is ending: calls cut now are placed again after the restart
 	// tenants is swapped whole on a config reload (SetTenants).
 	tenants atomic.Pointer[map[string]*Tenant]
-	// receipts feeds the receipt workers (see SubmitReceipt).
-	receipts [receiptWorkers]chan Receipt
-	rwg      sync.WaitGroup
-	wg       sync.WaitGroup
-	started  bool
+	wg      sync.WaitGroup
+	started bool
 }
 
 // New checks cfg and returns an engine. Call Run to start its workers and timers.
@@ -324,9 +321,6 @@ func New(cfg Config) (*Engine, error) {
 	}
 	tenants := cfg.Tenants
 	e.tenants.Store(&tenants)
-	for i := range e.receipts {
-		e.receipts[i] = make(chan Receipt, 256)
-	}
 	return e, nil
 }
 

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"sync"
 	"time"
@@ -23,29 +22,6 @@ type Receipt struct {
 	// as given (an SMSC that reports receipt ids in decimal while its
 	// submit_sm_resp gave hex, or the other way round).
 	AltIDs []string
-}
-
-// receiptWorkers apply receipts in parallel; a receipt goes to the worker
-// of its message id, so two receipts of one message keep their order.
-const receiptWorkers = 16
-
-// SubmitReceipt queues r for the receipt workers started by Run, blocking
-// while they are saturated (the SMPP link then stops reading: back-pressure,
-// not loss). Connectors call it from their receipt callback.
-func (e *Engine) SubmitReceipt(r Receipt) {
-	if r.At.IsZero() {
-		r.At = e.now()
-	}
-	h := fnv.New32a()
-	h.Write([]byte(r.MessageID))
-	e.receipts[h.Sum32()%receiptWorkers] <- r
-}
-
-func (e *Engine) receiptWorker(ch <-chan Receipt) {
-	defer e.rwg.Done()
-	for r := range ch {
-		e.HandleReceipt(r)
-	}
 }
 
 // HandleReceipt records r on its verification. A receipt may overtake the

@@ -12,21 +12,14 @@ import (
 	"github.com/otpgate/otpgate/engine/store"
 )
 
-// Run starts the send workers, the receipt workers and the timer loop and
-// blocks until ctx is done. Then it waits for sends already started (each
-// bounded by SendTimeout) and stops the receipt workers once the queued
-// receipts are applied; connectors must stop calling SubmitReceipt before
-// Run is expected to return (the gateway unbinds after Run returns, so
-// receipts that arrive meanwhile still block on a full queue and are
-// applied). Pending timers live in the store, so a restart resumes them.
+// Run starts the send and webhook workers and the timer loop and blocks
+// until ctx is done. Then it hangs up calls in progress and waits for sends
+// and deliveries already started (each bounded by its timeout). Pending
+// timers live in the store, so a restart resumes them.
 func (e *Engine) Run(ctx context.Context) error {
 	for i := 0; i < e.cfg.Workers; i++ {
 		e.wg.Add(1)
 		go e.worker(ctx)
-	}
-	for i := range e.receipts {
-		e.rwg.Add(1)
-		go e.receiptWorker(e.receipts[i])
 	}
 	for i := 0; i < e.cfg.Webhooks.Workers; i++ {
 		e.wg.Add(1)
@@ -39,15 +32,6 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.calls.Range(func(_, c any) bool { c.(context.CancelFunc)(); return true })
 	e.wg.Wait()
 	return nil
-}
-
-// StopReceipts closes the receipt queues and waits for them to drain. Call
-// it after the connectors have stopped delivering receipts.
-func (e *Engine) StopReceipts() {
-	for i := range e.receipts {
-		close(e.receipts[i])
-	}
-	e.rwg.Wait()
 }
 
 // timerPoll is the longest the timer loop sleeps: it bounds how late a

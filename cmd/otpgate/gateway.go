@@ -457,7 +457,7 @@ func (g *gateway) Addr() string { return g.ln.Addr().String() }
 // Shutdown drains, each phase with its own share of ctx's time: HTTP stops
 // accepting and finishes in-flight requests; the engine stops taking new
 // work and finishes sends already started; the SMPP links unbind (receipts
-// still arriving are applied); the receipt workers drain; the store closes.
+// still arriving are applied before they are acknowledged); the store closes.
 // Whatever a phase could not finish stays in the store and resumes after the
 // restart.
 func (g *gateway) Shutdown(ctx context.Context) error {
@@ -499,7 +499,6 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	go func() { g.wg.Wait(); close(done) }()
 	select {
 	case <-done:
-		g.eng.StopReceipts()
 	case <-lctx.Done():
 		errs = append(errs, errors.New("smpp: links did not unbind in time"))
 	}
