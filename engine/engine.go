@@ -10,6 +10,7 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -532,11 +533,11 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		}
 	}
 	// code
-	codeLen := firstInt(req.CodeLength, t.CodeLength, 6)
+	codeLen := cmp.Or(req.CodeLength, t.CodeLength, 6)
 	if codeLen < MinCodeLength || codeLen > MaxCodeLength {
 		return nil, fieldErr("code_length", "%d is outside %d..%d", codeLen, MinCodeLength, MaxCodeLength)
 	}
-	codeType := firstStr(req.CodeType, t.CodeType, CodeNumeric)
+	codeType := cmp.Or(req.CodeType, t.CodeType, CodeNumeric)
 	if _, ok := alphabet(codeType); !ok {
 		return nil, fieldErr("code_type", "%q is not one of numeric, alpha, alphanumeric", codeType)
 	}
@@ -553,7 +554,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	if req.NextEventWait != 0 && (req.NextEventWait < 10*time.Second || req.NextEventWait > time.Hour) {
 		return nil, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
 	}
-	callback := firstStr(req.CallbackURL, t.CallbackURL)
+	callback := cmp.Or(req.CallbackURL, t.CallbackURL)
 	if req.CallbackURL != "" {
 		if err := checkCallbackURL(req.CallbackURL, e.cfg.Webhooks); err != nil {
 			return nil, fieldErr("callback_url", "%v", err)
@@ -562,15 +563,15 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 			return nil, fieldErr("callback_url", "the tenant has no webhook_secret to sign webhooks with")
 		}
 	}
-	maxAtt := firstInt(req.MaxAttempts, t.MaxAttempts, 5)
+	maxAtt := cmp.Or(req.MaxAttempts, t.MaxAttempts, 5)
 	if maxAtt < 1 || maxAtt > 10 {
 		return nil, fieldErr("max_attempts", "%d is outside 1..10", maxAtt)
 	}
-	brand := firstStr(req.Brand, t.Brand, t.ID)
+	brand := cmp.Or(req.Brand, t.Brand, t.ID)
 	if len(brand) > 32 {
 		return nil, fieldErr("brand", "longer than 32 bytes")
 	}
-	sender := firstStr(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
+	sender := cmp.Or(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
 	if err := checkSenderID(sender); err != nil {
 		return nil, fieldErr("sender_id", "%v", err)
 	}
@@ -579,7 +580,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		locale = countryLocale[num.Country]
 	}
 	if locale == "" {
-		locale = firstStr(t.Locale, "en")
+		locale = cmp.Or(t.Locale, "en")
 	}
 	if len(locale) > 16 {
 		return nil, fieldErr("locale", "longer than 16 bytes")
@@ -600,7 +601,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 
 	// pending policy: a reuse sends nothing, so it is answered before the
 	// send limit counts.
-	policy := firstStr(t.PendingPolicy, PolicyReuse)
+	policy := cmp.Or(t.PendingPolicy, PolicyReuse)
 	if policy == PolicyReuse || policy == PolicyReject {
 		if pid, ok, err := e.st.PendingID(t.ID, num.E164); err != nil {
 			return nil, err
@@ -707,7 +708,7 @@ func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 		return name, nil
 	}
 	if name == "" {
-		name = firstStr(t.Template, DefaultTemplateName)
+		name = cmp.Or(t.Template, DefaultTemplateName)
 	}
 	text, ok := pick(sets, name, locale)
 	if !ok {
@@ -723,10 +724,10 @@ func validateTenant(cfg Config, t *Tenant) error {
 	if err := t.Templates.Validate("templates"); err != nil {
 		return err
 	}
-	if err := checkSenderID(firstStr(t.SenderID, cfg.DefaultSenderID)); err != nil {
+	if err := checkSenderID(cmp.Or(t.SenderID, cfg.DefaultSenderID)); err != nil {
 		return fmt.Errorf("sender_id: %w", err)
 	}
-	if len(firstStr(t.Brand, t.ID)) > 32 {
+	if len(cmp.Or(t.Brand, t.ID)) > 32 {
 		return fmt.Errorf("brand: longer than 32 bytes")
 	}
 	if len(t.Locale) > 16 {
@@ -740,7 +741,7 @@ func validateTenant(cfg Config, t *Tenant) error {
 			return fmt.Errorf("webhook_secret: required with a callback_url")
 		}
 	}
-	name := firstStr(t.Template, DefaultTemplateName)
+	name := cmp.Or(t.Template, DefaultTemplateName)
 	sets := []Templates{t.Templates, cfg.Templates, BuiltinTemplates}
 	if _, ok := pick(sets, name, "en"); !ok {
 		return fmt.Errorf("template: no template named %q", name)
@@ -750,10 +751,10 @@ func validateTenant(cfg Config, t *Tenant) error {
 		if ttl == 0 {
 			ttl = 10 * time.Minute
 		}
-		code := strings.Repeat("0", firstInt(t.CodeLength, 6))
+		code := strings.Repeat("0", cmp.Or(t.CodeLength, 6))
 		for _, set := range sets {
 			for loc, text := range set[name] {
-				if err := cfg.CheckText(render(fill(text, firstStr(t.Brand, t.ID), int((ttl+time.Minute-1)/time.Minute)), code)); err != nil {
+				if err := cfg.CheckText(render(fill(text, cmp.Or(t.Brand, t.ID), int((ttl+time.Minute-1)/time.Minute)), code)); err != nil {
 					return fmt.Errorf("template: %s (locale %s): %w", name, loc, err)
 				}
 			}
@@ -788,24 +789,6 @@ func checkSenderID(s string) error {
 		}
 	}
 	return nil
-}
-
-func firstInt(v ...int) int {
-	for _, x := range v {
-		if x != 0 {
-			return x
-		}
-	}
-	return 0
-}
-
-func firstStr(v ...string) string {
-	for _, x := range v {
-		if x != "" {
-			return x
-		}
-	}
-	return ""
 }
 
 // CheckResult is the answer to a check.
