@@ -106,14 +106,7 @@ func TestFaultSMSCKilledWithFullWindow(t *testing.T) {
 	eventually(t, 5*time.Second, "window full", func() bool { return old.Counters().Submits >= 20 })
 	old.Close()
 	time.Sleep(100 * time.Millisecond)
-	fresh, err := smsc.New(smsc.Config{SystemID: "otpgate", Password: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fresh.Listen(addr); err != nil {
-		t.Skipf("could not listen again on %s: %v", addr, err)
-	}
-	defer fresh.Close()
+	fresh := simAgainAt(t, addr)
 	checkExactlyOnce(t, c, ids, old, fresh)
 }
 
@@ -146,14 +139,7 @@ func TestFaultSMSCNeverAnswers(t *testing.T) {
 	}
 	mute.Close()
 	time.Sleep(100 * time.Millisecond)
-	good, err := smsc.New(smsc.Config{SystemID: "otpgate", Password: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := good.Listen(addr); err != nil {
-		t.Skipf("could not listen again on %s: %v", addr, err)
-	}
-	defer good.Close()
+	good := simAgainAt(t, addr)
 	checkExactlyOnce(t, c, ids, good)
 }
 

@@ -182,14 +182,7 @@ func TestSMSCDownThenUp(t *testing.T) {
 	}
 	cr := c.create(`{"number":"+14155552676","template":"Code: {code}"}`)
 	time.Sleep(200 * time.Millisecond)
-	sim2, err := smsc.New(smsc.Config{SystemID: "otpgate", Password: "secret"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim2.Listen(addr); err != nil {
-		t.Skipf("could not listen again on %s: %v", addr, err)
-	}
-	defer sim2.Close()
+	sim2 := simAgainAt(t, addr)
 	code := strings.TrimPrefix(waitMessage(t, sim2, "+14155552676", 1).Text, "Code: ")
 	if r := c.check(cr.ID, code); !r.Verified {
 		t.Fatalf("check: %+v", r)

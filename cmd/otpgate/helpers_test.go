@@ -50,6 +50,21 @@ func startSim(t *testing.T, cfg smsc.Config) *smsc.Server {
 	return s
 }
 
+// simAgainAt starts a fresh simulator on the address of one that was
+// closed (an SMSC coming back); the test skips if the port was taken.
+func simAgainAt(t *testing.T, addr string) *smsc.Server {
+	t.Helper()
+	s, err := smsc.New(smsc.Config{SystemID: "otpgate", Password: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(addr); err != nil {
+		t.Skipf("could not listen again on %s: %v", addr, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func simYAML(addr string) string {
 	return fmt.Sprintf(`smscs:
   - name: sim
