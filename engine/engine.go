@@ -109,12 +109,13 @@ type Store interface {
 	MessageOwner(connector, msgID string) (string, bool, error)
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
 	DropDeadline(d store.Due) error
-	InsertWith(rec *store.Record, extra ...store.Keyed) error
+	InsertWith(rec *store.Record, o store.InsertOptions) error
 	Hook(id string, seq uint32) (*store.Hook, error)
 	DeadHooks(tenant string, limit int) ([]store.Hook, error)
 	GetKeyed(name string, now time.Time) ([]byte, bool, error)
 	PutKeyed(k store.Keyed) error
 	Bump(name string, now time.Time, window time.Duration, max int) (bool, time.Duration, error)
+	Allows(l store.Limit) (bool, time.Duration)
 	ExpireKeyed(now time.Time, limit int) (int, error)
 	Purge(id string) error
 	PurgeDead(before time.Time) error
@@ -599,28 +600,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		return nil, &FieldError{Field: "number", Code: "no_route", Detail: fmt.Sprintf("no %s route for %s", wf[0], num.E164)}
 	}
 
-	// pending policy: a reuse sends nothing, so it is answered before the
-	// send limit counts.
 	policy := cmp.Or(t.PendingPolicy, PolicyReuse)
-	if policy == PolicyReuse || policy == PolicyReject {
-		if pid, ok, err := e.st.PendingID(t.ID, num.E164); err != nil {
-			return nil, err
-		} else if ok {
-			if expired, err := e.expireIfDue(pid); err != nil {
-				return nil, err
-			} else if !expired {
-				if policy == PolicyReject {
-					return nil, &ConcurrentError{ID: pid}
-				}
-				if old, err := e.st.Get(pid); err == nil && old.Status == StatusPending {
-					return createdFrom(old, true), nil
-				}
-			}
-		}
-	}
-	if err := e.limit("s\x00"+num.E164, e.cfg.Limits.NumberSends, "number_send_limit", "messages to this number"); err != nil {
-		return nil, err
-	}
 	code, err := generateCode(codeLen, codeType)
 	if err != nil {
 		return nil, err
@@ -648,12 +628,24 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	if len(wf) > 1 {
 		rec.Deadlines = append(rec.Deadlines, store.Deadline{At: now.Add(nextWait(rec)), Kind: deadlineNext})
 	}
+	// One commit stores the verification, counts the send against the
+	// number's limit and keeps the idempotency key. The store checks the
+	// pending policy's question (is one pending?) before it counts: a reuse
+	// sends nothing, so it does not count.
+	var opts store.InsertOptions
+	if w := e.cfg.Limits.NumberSends; w.Max >= 0 {
+		opts.Limit = &store.Limit{Name: "s\x00" + num.E164, Window: w.Per, Max: w.Max, Now: now}
+	}
+	if idem != nil {
+		ent, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *createdFrom(rec, false)})
+		opts.Keyed = []store.Keyed{{Name: idem.Name, Value: ent, Expires: idem.Expires}}
+	}
 	for try := 0; ; try++ {
-		if idem != nil {
-			ent, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *createdFrom(rec, false)})
-			err = e.st.InsertWith(rec, store.Keyed{Name: idem.Name, Value: ent, Expires: idem.Expires})
-		} else {
-			err = e.st.Insert(rec)
+		err = e.st.InsertWith(rec, opts)
+		var le *store.LimitedError
+		if errors.As(err, &le) {
+			w := e.cfg.Limits.NumberSends
+			return nil, &LimitError{Code: "number_send_limit", RetryAfter: le.RetryAfter, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
 		}
 		var pe *store.PendingExistsError
 		if !errors.As(err, &pe) {
@@ -673,6 +665,13 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		case PolicyReject:
 			return nil, &ConcurrentError{ID: pe.ID}
 		case PolicyReplace:
+			// refused by the send limit, the pending one stays
+			if opts.Limit != nil {
+				if ok, retry := e.st.Allows(*opts.Limit); !ok {
+					w := e.cfg.Limits.NumberSends
+					return nil, &LimitError{Code: "number_send_limit", RetryAfter: retry, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
+				}
+			}
 			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+id); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
 				return nil, cerr
 			}

@@ -121,7 +121,11 @@ type StoreConf struct {
 	Sync         string   `yaml:"sync"`          // always (default) | batch | none
 	SyncInterval Duration `yaml:"sync_interval"` // WAL fsync period under batch; default 10ms
 	Shards       int      `yaml:"shards"`        // logical shards; default 256
-	CacheMB      int      `yaml:"cache_mb"`      // Pebble block cache; default 32
+	CacheMB      int      `yaml:"cache_mb"`      // Pebble block cache incl. 2 memtables of 16 MiB; at least 48; default 128
+	// RecordCache: decoded records of recent writes kept in memory (about
+	// 1.5 KiB each) so sends, receipts and checks skip a disk read;
+	// default 65536; -1 turns it off.
+	RecordCache int `yaml:"record_cache"`
 	// Retention: how long ended verifications and dead-lettered webhooks
 	// are kept (for GET, audit) before they are deleted. Default 168h.
 	Retention Duration `yaml:"retention"`
@@ -486,8 +490,11 @@ func (c *Config) finish() error {
 	if c.Store.Shards < 0 || c.Store.Shards > 65536 {
 		return fmt.Errorf("store.shards: %d is outside 1..65536", c.Store.Shards)
 	}
-	if c.Store.CacheMB < 0 {
-		return fmt.Errorf("store.cache_mb: %d is negative", c.Store.CacheMB)
+	if c.Store.CacheMB < 0 || (c.Store.CacheMB > 0 && c.Store.CacheMB < 48) {
+		return fmt.Errorf("store.cache_mb: %d is below 48 (the cache holds Pebble's two 16 MiB memtables besides blocks)", c.Store.CacheMB)
+	}
+	if c.Store.RecordCache < -1 || c.Store.RecordCache > 10_000_000 {
+		return fmt.Errorf("store.record_cache: %d is outside -1..10000000 (-1 turns the cache off)", c.Store.RecordCache)
 	}
 	switch c.Log.Level {
 	case "", "debug", "info", "warn", "error":

@@ -237,7 +237,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	g.st, err = store.Open(store.Options{
 		Dir: filepath.Join(cfg.DataDir, "store"), Sync: store.SyncMode(cfg.Store.Sync),
 		SyncInterval: cfg.Store.SyncInterval.D(), Shards: cfg.Store.Shards,
-		CacheBytes: int64(cfg.Store.CacheMB) << 20, Logger: log,
+		CacheBytes: int64(cfg.Store.CacheMB) << 20, RecordCache: cfg.Store.RecordCache, Logger: log,
 	})
 	if err != nil {
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -99,55 +100,177 @@ func (s *Store) PutKeyed(k Keyed) error {
 	return s.commit(b)
 }
 
-// InsertWith is Insert plus keyed values written in the same batch (an
-// idempotency key with the verification it created).
-func (s *Store) InsertWith(rec *Record, extra ...Keyed) error {
-	return s.insert(rec, extra)
+// Limit is a sliding-window count checked and taken with an insert: the
+// record is written only when fewer than Max events were counted under
+// Name in the last Window, and the count is written in the same batch.
+type Limit struct {
+	Name   string
+	Window time.Duration
+	Max    int
+	Now    time.Time
+}
+
+// LimitedError: an insert or Bump refused by its limit. RetryAfter is when
+// the oldest counted event leaves the window.
+type LimitedError struct {
+	Name       string
+	RetryAfter time.Duration
+}
+
+func (e *LimitedError) Error() string {
+	return fmt.Sprintf("limit %q reached; retry after %s", e.Name, e.RetryAfter)
+}
+
+// InsertOptions are what InsertWith writes beside the record.
+type InsertOptions struct {
+	// Keyed values written in the same batch (an idempotency key with the
+	// verification it created).
+	Keyed []Keyed
+	// Limit, when set, is counted in the same batch; when it refuses,
+	// nothing is written and the error is a *LimitedError. It is counted
+	// after the pending check: an insert refused because the number has a
+	// pending verification counts nothing.
+	Limit *Limit
+}
+
+// InsertWith is Insert plus what o names, all in one durable commit.
+func (s *Store) InsertWith(rec *Record, o InsertOptions) error {
+	return s.insert(rec, o)
+}
+
+// Counters. Bump's sliding-window counters live in memory (the authority
+// while the process runs: no read of the disk to count) and are written
+// through to k/<counterMark><name> in every counting commit, so they hold
+// across restarts: Open reads them all back. Their number is bounded by
+// their windows: a counter leaves memory and disk when its window passes
+// (ExpireKeyed).
+//
+// Invariant: the memory entry of a counter equals its stored value; both
+// change only under the counter's keyed lock, memory after the commit.
+const counterMark = "\x01"
+
+type counter struct {
+	times []int64 // unix nanos of counted events, oldest first
+	exp   time.Time
+}
+
+// counterSet is one map per keyed stripe, each guarded by its stripe lock.
+type counterSet []map[string]*counter
+
+// loadCounters reads every stored counter into memory.
+func (s *Store) loadCounters() error {
+	s.counters = make(counterSet, len(s.keyed))
+	for i := range s.counters {
+		s.counters[i] = map[string]*counter{}
+	}
+	lo := keyedKey(counterMark)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(string(lo))})
+	if err != nil {
+		return err
+	}
+	n := 0
+	for ok := it.First(); ok; ok = it.Next() {
+		name := string(it.Key()[len(lo):])
+		v, exp, good := decodeKeyed(it.Value())
+		if !good || len(v)%8 != 0 {
+			s.log.Error("store: dropping a corrupt stored counter", "name", fmt.Sprintf("%q", name))
+			continue
+		}
+		c := &counter{exp: exp, times: make([]int64, len(v)/8)}
+		for i := range c.times {
+			c.times[i] = int64(binary.BigEndian.Uint64(v[8*i:]))
+		}
+		s.counters[hashIndex(len(s.keyed), counterMark+name)][name] = c
+		n++
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("store: reading counters: %w", err)
+	}
+	if n > 0 {
+		s.log.Debug("store: counters loaded", "n", n)
+	}
+	return nil
+}
+
+// countLocked decides whether l allows one more event and, when it does,
+// adds the counter's new value to b and returns it (for the caller to put
+// in memory after the commit). The caller holds the keyed lock of
+// counterMark+l.Name.
+func (s *Store) countLocked(b *pebble.Batch, l *Limit) (*counter, error) {
+	from := l.Now.Add(-l.Window).UnixNano()
+	old := s.counters[hashIndex(len(s.keyed), counterMark+l.Name)][l.Name]
+	var times []int64
+	if old != nil {
+		for _, t := range old.times {
+			if t > from {
+				times = append(times, t)
+			}
+		}
+	}
+	if len(times) >= l.Max {
+		oldest := time.Unix(0, times[len(times)-l.Max])
+		return nil, &LimitedError{Name: l.Name, RetryAfter: oldest.Add(l.Window).Sub(l.Now)}
+	}
+	c := &counter{times: append(times, l.Now.UnixNano()), exp: l.Now.Add(l.Window)}
+	v := make([]byte, 0, 8*len(c.times))
+	for _, t := range c.times {
+		v = binary.BigEndian.AppendUint64(v, uint64(t))
+	}
+	name := counterMark + l.Name
+	if old != nil && !old.exp.Equal(c.exp) {
+		_ = b.Delete(expiryKey(old.exp, name), nil)
+	}
+	_ = b.Set(keyedKey(name), encodeKeyed(v, c.exp), nil)
+	_ = b.Set(expiryKey(c.exp, name), nil, nil)
+	return c, nil
+}
+
+// Allows reports whether l would allow one more event now, and if not,
+// when it will. It counts nothing: for a caller about to undo something
+// (cancel a pending verification) only to be refused by the limit after.
+func (s *Store) Allows(l Limit) (bool, time.Duration) {
+	defer s.keyedLock(counterMark + l.Name)()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if _, err := s.countLocked(b, &l); err != nil {
+		var le *LimitedError
+		if errors.As(err, &le) {
+			return false, le.RetryAfter
+		}
+	}
+	return true, 0
+}
+
+func (s *Store) setCounter(name string, c *counter) {
+	s.counters[hashIndex(len(s.keyed), counterMark+name)][name] = c
 }
 
 // Bump counts one event under name in a sliding window: it allows it
 // (and records it) when fewer than max events happened in the last window,
 // else it refuses and says when the oldest one leaves the window. The
-// counter is stored (without waiting for fsync: a machine crash may forget
-// the last few milliseconds of counts), so limits hold across restarts.
+// count is committed without waiting for fsync (a machine crash may forget
+// the last few milliseconds of counts); it holds across restarts.
 func (s *Store) Bump(name string, now time.Time, window time.Duration, max int) (ok bool, retryAfter time.Duration, err error) {
 	if err := s.enter(); err != nil {
 		return false, 0, err
 	}
 	defer s.leave()
-	defer s.keyedLock(name)()
-	raw, found, err := s.get(keyedKey(name))
+	defer s.keyedLock(counterMark + name)()
+	b := s.db.NewBatch()
+	defer b.Close()
+	c, err := s.countLocked(b, &Limit{Name: name, Window: window, Max: max, Now: now})
+	var le *LimitedError
+	if errors.As(err, &le) {
+		return false, le.RetryAfter, nil
+	}
 	if err != nil {
 		return false, 0, err
 	}
-	var times []int64
-	if found {
-		v, _, good := decodeKeyed(raw)
-		if !good || len(v)%8 != 0 {
-			return false, 0, fmt.Errorf("store: counter %q: %w", name, ErrCorrupt)
-		}
-		from := now.Add(-window).UnixNano()
-		for i := 0; i+8 <= len(v); i += 8 {
-			if t := int64(binary.BigEndian.Uint64(v[i:])); t > from {
-				times = append(times, t)
-			}
-		}
-	}
-	if len(times) >= max {
-		oldest := time.Unix(0, times[len(times)-max])
-		return false, oldest.Add(window).Sub(now), nil
-	}
-	times = append(times, now.UnixNano())
-	v := make([]byte, 0, 8*len(times))
-	for _, t := range times {
-		v = binary.BigEndian.AppendUint64(v, uint64(t))
-	}
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := s.putKeyed(b, Keyed{Name: name, Value: v, Expires: now.Add(window)}); err != nil {
+	if err := s.commitWith(b, pebble.NoSync); err != nil {
 		return false, 0, err
 	}
-	return true, 0, s.commitWith(b, pebble.NoSync)
+	s.setCounter(name, c)
+	return true, 0, nil
 }
 
 // ExpireKeyed removes up to limit keyed values whose expiry has passed and
@@ -182,13 +305,18 @@ func (s *Store) ExpireKeyed(now time.Time, limit int) (int, error) {
 		_ = b.Delete(keys[i], nil)
 		// the value may have been renewed with a later expiry: only remove
 		// it when this entry is its expiry
+		gone := false
 		if raw, ok, _ := s.get(keyedKey(name)); ok {
 			if _, exp, good := decodeKeyed(raw); !good || !exp.After(now) {
 				_ = b.Delete(keyedKey(name), nil)
 				n++
+				gone = true
 			}
 		}
 		err := s.commitWith(b, pebble.NoSync)
+		if err == nil && gone && strings.HasPrefix(name, counterMark) {
+			delete(s.counters[hashIndex(len(s.keyed), name)], name[len(counterMark):])
+		}
 		b.Close()
 		unlock()
 		if err != nil {

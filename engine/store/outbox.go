@@ -181,6 +181,7 @@ func (s *Store) Purge(id string) error {
 	mu := s.shard(id)
 	mu.Lock()
 	defer mu.Unlock()
+	s.recs.drop(id)
 	r, err := s.load(id)
 	if errors.Is(err, ErrNotFound) {
 		return nil
@@ -209,8 +210,12 @@ func (s *Store) Purge(id string) error {
 	for _, d := range r.Deadlines {
 		_ = b.Delete(deadlineKey(d.At, id, d.Kind), nil)
 	}
-	p := outboxPrefix(id)
-	_ = b.DeleteRange(p, prefixEnd(string(p)), nil)
+	// The outbox items left are HookHead..HookSeq-1 (delivered and dead
+	// ones were deleted as they went): point deletes, not a range
+	// tombstone per record, which would pile up for reads to step over.
+	for seq := r.HookHead; seq < r.HookSeq; seq++ {
+		_ = b.Delete(outboxKey(id, seq), nil)
+	}
 	_ = b.Delete(recordKey(id), nil)
 	// Lazy: losing a purge in a machine crash only delays it (its deadline
 	// key is gone with it, so the next start would not redo it; the record

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"encoding/json"
-	"fmt"
 	"slices"
 	"time"
 )
@@ -130,28 +128,4 @@ type Event struct {
 type Deadline struct {
 	At   time.Time `json:"at"`
 	Kind string    `json:"kind"`
-}
-
-// encoding version byte, first byte of every stored record value.
-const recordV1 = 1
-
-func encodeRecord(r *Record) ([]byte, error) {
-	b, err := json.Marshal(r)
-	if err != nil {
-		return nil, fmt.Errorf("encode record %s: %w", r.ID, err)
-	}
-	out := make([]byte, 0, len(b)+1)
-	out = append(out, recordV1)
-	return append(out, b...), nil
-}
-
-func decodeRecord(b []byte) (*Record, error) {
-	if len(b) == 0 || b[0] != recordV1 {
-		return nil, fmt.Errorf("record value has unknown encoding version")
-	}
-	r := new(Record)
-	if err := json.Unmarshal(b[1:], r); err != nil {
-		return nil, fmt.Errorf("decode record: %w", err)
-	}
-	return r, nil
 }

@@ -208,6 +208,11 @@ func TestBadOptions(t *testing.T) {
 	if _, err := Open(Options{Dir: t.TempDir(), Sync: "sometimes"}); err == nil {
 		t.Fatal("bad sync mode accepted")
 	}
+	// a block cache no larger than the memtables Pebble charges to it
+	// would cache nothing
+	if _, err := Open(Options{Dir: t.TempDir(), CacheBytes: 32 << 20, MemTableBytes: 16 << 20}); err == nil {
+		t.Fatal("a cache with no room for blocks accepted")
+	}
 }
 
 func BenchmarkInsertSyncAlways(b *testing.B) {
@@ -354,5 +359,116 @@ func TestBumpWindowAndExpiry(t *testing.T) {
 	}
 	if _, ok, _ := s.get(keyedKey("i")); ok {
 		t.Fatal("expired value still stored")
+	}
+}
+
+// Counters are kept in memory and on disk: a reopened store counts on from
+// what it had, and an insert refused by its limit writes nothing.
+func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	now := time.Unix(1_700_000_000, 0)
+	lim := &Limit{Name: "s+391", Window: 10 * time.Minute, Max: 2, Now: now}
+	if err := s.InsertWith(rec("a", "+391", now), InsertOptions{Limit: lim}); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := s.Bump("s+391", now.Add(time.Minute), 10*time.Minute, 2); !ok || err != nil {
+		t.Fatalf("second count refused: %v %v", ok, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir)
+	defer s.Close()
+	lim.Now = now.Add(2 * time.Minute)
+	var le *LimitedError
+	if err := s.InsertWith(rec("b", "+392", lim.Now), InsertOptions{Limit: lim}); !errors.As(err, &le) || le.RetryAfter != 8*time.Minute {
+		t.Fatalf("third count after reopen: %v, want refused for 8m", err)
+	}
+	if _, err := s.Get("b"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("refused insert wrote its record: %v", err)
+	}
+	if ok, _ := s.Allows(*lim); ok {
+		t.Fatal("Allows says yes to a full window")
+	}
+	// past the window the counter expires from disk and memory
+	if n, err := s.ExpireKeyed(now.Add(11*time.Minute+time.Second), 10); err != nil || n != 1 {
+		t.Fatalf("ExpireKeyed = %d, %v; want 1", n, err)
+	}
+	lim.Now = now.Add(12 * time.Minute)
+	if ok, _ := s.Allows(*lim); !ok {
+		t.Fatal("an expired counter still refuses")
+	}
+	if err := s.InsertWith(rec("b", "+392", lim.Now), InsertOptions{Limit: lim}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The record cache never hands out its own entries and forgets purged
+// records.
+func TestRecordCacheCopiesAndForgets(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	now := time.Unix(1_700_000_000, 0).UTC()
+	if err := s.Insert(rec("a", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got.Status, got.Deadlines[0].Kind = "scribbled", "scribbled"
+	upd, err := s.Update("a", func(r *Record) error { r.Attempts++; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	upd.Events = append(upd.Events, Event{Type: "scribbled"})
+	again, err := s.Get("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != "pending" || again.Deadlines[0].Kind != "expire" || again.Attempts != 1 || len(again.Events) != 0 {
+		t.Fatalf("a caller's change reached the cache: %+v", again)
+	}
+	if err := s.Purge("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Get("a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("purged record still readable: %v", err)
+	}
+}
+
+// With a cache smaller than the records written, the oldest are evicted
+// and still read correctly from Pebble.
+func TestRecordCacheEviction(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), RecordCache: 8, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_700_000_000, 0).UTC()
+	for i := range 50 {
+		if err := s.Insert(rec(fmt.Sprintf("r%d", i), fmt.Sprintf("+39%d", i), now)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cached := 0
+	for i := range 50 {
+		id := fmt.Sprintf("r%d", i)
+		if _, ok := s.recs.get(id); ok {
+			cached++
+		}
+		r, err := s.Update(id, func(r *Record) error { r.Attempts = i; return nil })
+		if err != nil || r.Attempts != i {
+			t.Fatalf("%s: %v %+v", id, err, r)
+		}
+	}
+	if cached > 8 {
+		t.Fatalf("%d records cached, capacity 8", cached)
+	}
+	for i := range 50 {
+		if r, err := s.Get(fmt.Sprintf("r%d", i)); err != nil || r.Attempts != i {
+			t.Fatalf("r%d after eviction: %v %+v", i, err, r)
+		}
 	}
 }
