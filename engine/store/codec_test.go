@@ -22,7 +22,7 @@ func fullRecord() *Record {
 			Channel: "sms", Connector: "smsc-a", MessageID: "ab12",
 			Parts:  []Part{{ID: "ab12", State: "delivered"}, {ID: "ab13", State: "submitted"}},
 			Failed: []string{"smsc-b"}, Skipped: []string{"smsc-c", "smsc-d"},
-			State:  "submitted", Tries: 3, Error: "smsc_timeout",
+			State: "submitted", Tries: 3, Error: "smsc_timeout",
 			QueuedAt: at, SubmittedAt: at.Add(time.Millisecond), DoneAt: at.Add(time.Minute),
 		}, {Channel: "voice", State: "queued", QueuedAt: at}},
 		Events: []Event{

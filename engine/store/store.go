@@ -91,22 +91,22 @@ func (e *PendingExistsError) Error() string {
 
 // Store is the sharded verification store. Safe for concurrent use.
 type Store struct {
-	db      *pebble.DB
-	cache   interface{ Unref() }
-	recs    *recordCache
-	opts    Options
-	wo      *pebble.WriteOptions
-	shards  []sync.Mutex // by record id
-	pairs   []sync.Mutex // by (tenant, number): guards the pending index
-	keyed   []sync.Mutex // by name: guards keyed values (taken after pairs, never before)
+	db     *pebble.DB
+	cache  interface{ Unref() }
+	recs   *recordCache
+	opts   Options
+	wo     *pebble.WriteOptions
+	shards []sync.Mutex // by record id
+	pairs  []sync.Mutex // by (tenant, number): guards the pending index
+	keyed  []sync.Mutex // by name: guards keyed values (taken after pairs, never before)
 	// counters: Bump's counters in memory, one map per keyed stripe,
 	// guarded by that stripe's lock (see keyed.go).
 	counters counterSet
-	log     *slog.Logger
-	stop    chan struct{}
-	done    chan struct{}
-	closeMu sync.RWMutex
-	closed  bool
+	log      *slog.Logger
+	stop     chan struct{}
+	done     chan struct{}
+	closeMu  sync.RWMutex
+	closed   bool
 }
 
 var (
