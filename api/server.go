@@ -467,6 +467,9 @@ func (s *Server) engineError(ctx *fasthttp.RequestCtx, err error) {
 		writeProblem(ctx, 409, "not_pending", "id", "the verification is no longer pending")
 	case errors.Is(err, engine.ErrNoNextStep):
 		writeProblem(ctx, 409, "no_next_step", "id", err.Error())
+	case errors.Is(err, engine.ErrOverloaded):
+		ctx.Response.Header.Set("Retry-After", "1")
+		writeProblem(ctx, 503, "overloaded", "", "more messages are waiting to be sent than the gateway admits; retry in a second")
 	default:
 		s.log.Error("api: engine failed", "path", string(ctx.Path()), "err", err)
 		ctx.Response.Header.Set("Retry-After", "1")

@@ -85,6 +85,7 @@ func TestEngineErrorsMap(t *testing.T) {
 		{engine.ErrNotFound, 404, "not_found"},
 		{engine.ErrNotPending, 409, "not_pending"},
 		{engine.ErrNoNextStep, 409, "no_next_step"},
+		{engine.ErrOverloaded, 503, "overloaded"},
 		{errors.New("store: commit: disk full"), 503, "unavailable"},
 		{&engine.LimitError{Code: "number_send_limit", RetryAfter: 1500 * time.Millisecond}, 429, "number_send_limit"},
 		{&engine.IdempotencyError{Key: "k"}, 409, "idempotency_key_reused"},

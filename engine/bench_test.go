@@ -40,6 +40,7 @@ func BenchmarkCreate(b *testing.B) {
 			e, _ := benchEngine(b, sync)
 			go func() {
 				for range e.queue {
+					e.gate.done()
 				}
 			}()
 			var n atomic.Uint64

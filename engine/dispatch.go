@@ -26,9 +26,11 @@ import (
 // enqueue hands id to the send workers; when they are saturated the dispatch
 // deadline picks it up later.
 func (e *Engine) enqueue(id string) {
+	e.gate.add()
 	select {
 	case e.queue <- id:
 	default:
+		e.gate.done()
 		e.log.Warn("send queue full; the timer loop will send", "id", id)
 	}
 }
@@ -45,6 +47,7 @@ func (e *Engine) worker(ctx context.Context) {
 			// message would leave it unrecorded and sent again after the
 			// restart. Shutdown waits for it before unbinding the links.
 			e.dispatch(context.WithoutCancel(ctx), id)
+			e.gate.done()
 		}
 	}
 }

@@ -176,6 +176,15 @@ type Config struct {
 	MaxSendTries int
 	// Workers sending messages concurrently. Default 256.
 	Workers int
+	// MaxSendBacklog: while this many sends are queued or under way, a
+	// create waits (back-pressure) instead of storing one more
+	// verification; after AdmitWait it is refused with ErrOverloaded (the
+	// API's 503 "overloaded" with Retry-After). Larger absorbs bursts and
+	// lets codes wait longer before they leave; smaller keeps the time
+	// from request to SMS short under overload. Default 2048.
+	MaxSendBacklog int
+	// AdmitWait: how long a create waits for the backlog. Default 2s.
+	AdmitWait time.Duration
 	Logger  *slog.Logger
 	Now     func() time.Time // for tests; default time.Now
 	Phone   *phone.Validator
@@ -227,6 +236,7 @@ type Engine struct {
 	now       func() time.Time
 	phone     *phone.Validator
 	queue     chan string
+	gate      *gate // back-pressure from the send queue to creates
 	inflMu    sync.Mutex
 	infl      map[string]bool // ids whose send is in progress
 	early     *earlyReceipts
@@ -271,6 +281,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 256
 	}
+	if cfg.MaxSendBacklog <= 0 {
+		cfg.MaxSendBacklog = 2048
+	}
+	if cfg.AdmitWait <= 0 {
+		cfg.AdmitWait = 2 * time.Second
+	}
 	if cfg.MaxSendTries <= 0 {
 		cfg.MaxSendTries = 8
 	}
@@ -312,6 +328,7 @@ func New(cfg Config) (*Engine, error) {
 	e := &Engine{
 		cfg: cfg, sec: sec, st: cfg.Store, log: cfg.Logger, now: cfg.Now, phone: cfg.Phone,
 		queue:     make(chan string, 65536),
+		gate:      newGate(cfg.MaxSendBacklog),
 		infl:      make(map[string]bool),
 		early:     newEarlyReceipts(100000, 2*time.Minute),
 		hookQueue: make(chan hookJob, 65536),
@@ -601,6 +618,9 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	}
 
 	policy := cmp.Or(t.PendingPolicy, PolicyReuse)
+	if err := e.gate.admit(ctx, e.cfg.AdmitWait); err != nil {
+		return nil, err
+	}
 	code, err := generateCode(codeLen, codeType)
 	if err != nil {
 		return nil, err

@@ -134,6 +134,7 @@ func (h *harness) drain() {
 		select {
 		case id := <-h.e.queue:
 			h.e.dispatch(context.Background(), id)
+			h.e.gate.done()
 		default:
 			return
 		}

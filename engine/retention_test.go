@@ -54,6 +54,7 @@ func TestSteadyLoadRetentionBoundsDisk(t *testing.T) {
 			}
 			for len(e.queue) > 0 {
 				<-e.queue
+				e.gate.done()
 			}
 			now = now.Add(61 * time.Second) // past a 1m retention
 			for e.RunDue(ctx, 1024) > 0 {

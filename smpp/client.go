@@ -67,7 +67,7 @@ type Client struct {
 	text      textOptions
 	ref       atomic.Uint32       // concatenation references
 	sessions  atomic.Uint64       // session ids, for logs
-	receipts  chan pendingReceipt // receipts waiting for onReceipt, acknowledged after it
+	receipts  []chan pendingReceipt // per receipt worker, by message id: receipts waiting for onReceipt, acknowledged after it
 
 	mu      sync.Mutex
 	waiters list.List // of *waiter, first come first served
@@ -78,9 +78,10 @@ type Client struct {
 
 // NewClient checks cfg (applying defaults) and returns a client that is not
 // connected yet; call Run. onReceipt, when not nil, gets every delivery
-// receipt from every bind, one at a time from a single goroutine, after the
-// deliver_sm has been acknowledged; a slow onReceipt eventually stops the
-// binds from reading (see Config.ReceiptQueue). log may be nil.
+// receipt from every bind, from Config.ReceiptWorkers goroutines (the
+// receipts of one message id from the same one, in order); the deliver_sm
+// is acknowledged after onReceipt returns. A slow onReceipt eventually
+// stops the binds from reading (see Config.ReceiptQueue). log may be nil.
 func NewClient(cfg Config, onReceipt func(Receipt), log *slog.Logger) (*Client, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
@@ -96,8 +97,11 @@ func NewClient(cfg Config, onReceipt func(Receipt), log *slog.Logger) (*Client, 
 		m:         newClientMetrics(cfg.Name),
 		tps:       newBucket(cfg.TPS),
 		text:      textOptions{latin1: cfg.Latin1, concat: cfg.Concat},
-		receipts:  make(chan pendingReceipt, cfg.ReceiptQueue),
+		receipts:  make([]chan pendingReceipt, cfg.ReceiptWorkers),
 		stopped:   make(chan struct{}),
+	}
+	for i := range c.receipts {
+		c.receipts[i] = make(chan pendingReceipt, max(cfg.ReceiptQueue/cfg.ReceiptWorkers, 1))
 	}
 	c.ref.Store(rand.Uint32())
 	for i, kind := range cfg.bindKinds() {
@@ -155,18 +159,21 @@ func (c *Client) Run(ctx context.Context) error {
 		c.log.Warn("smpp no receiving bind (transceiver or receiver) configured: no delivery receipt can arrive")
 	}
 
-	dispatched := make(chan struct{})
-	go func() {
-		defer close(dispatched)
-		for pr := range c.receipts {
-			if c.onReceipt != nil {
-				c.onReceipt(pr.r)
+	var dispatched sync.WaitGroup
+	for _, q := range c.receipts {
+		dispatched.Add(1)
+		go func() {
+			defer dispatched.Done()
+			for pr := range q {
+				if c.onReceipt != nil {
+					c.onReceipt(pr.r)
+				}
+				// Acknowledged only now: a receipt the process dies holding
+				// is not acknowledged, so the SMSC delivers it again.
+				pr.ack()
 			}
-			// Acknowledged only now: a receipt the process dies holding is
-			// not acknowledged, so the SMSC delivers it again.
-			pr.ack()
-		}
-	}()
+		}()
+	}
 
 	var wg sync.WaitGroup
 	for _, b := range c.binds {
@@ -178,8 +185,10 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	close(c.stopped)
-	close(c.receipts) // every session's reader has exited
-	<-dispatched
+	for _, q := range c.receipts { // every session's reader has exited
+		close(q)
+	}
+	dispatched.Wait()
 	c.log.Info("smpp client stopped")
 	return nil
 }

@@ -136,6 +136,13 @@ type Config struct {
 	// (back-pressure). Default 1024. Larger rides out a slow onReceipt; while
 	// a bind stops reading, its submit_sm_resp wait too.
 	ReceiptQueue int
+	// ReceiptWorkers is how many goroutines call onReceipt. A receipt's
+	// message id always goes to the same one, so the receipts of one
+	// message are applied in the order they came. More workers keep the
+	// binds reading while onReceipt waits on the store; receipts of
+	// different messages may then be applied in another order than they
+	// arrived. Default 8.
+	ReceiptWorkers int
 }
 
 // BindSpec asks for Count binds of one Kind.
@@ -184,6 +191,7 @@ const (
 	DefaultReconnectMin       = 500 * time.Millisecond
 	DefaultReconnectMax       = 30 * time.Second
 	DefaultReceiptQueue       = 1024
+	DefaultReceiptWorkers     = 8
 )
 
 // MaxBinds is the most binds one Client opens.
@@ -201,6 +209,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.ReceiptQueue == 0 {
 		cfg.ReceiptQueue = DefaultReceiptQueue
+	}
+	if cfg.ReceiptWorkers == 0 {
+		cfg.ReceiptWorkers = DefaultReceiptWorkers
 	}
 	if cfg.InterfaceVersion == 0 {
 		cfg.InterfaceVersion = DefaultInterfaceVersion
@@ -326,6 +337,9 @@ func (cfg Config) validate() error {
 	case ReceiptIDsAuto, ReceiptIDsSame, ReceiptIDsHex, ReceiptIDsDecimal:
 	default:
 		return fmt.Errorf("smpp %s: Config.ReceiptIDs %q: want %q, %q, %q or %q", cfg.Name, cfg.ReceiptIDs, ReceiptIDsAuto, ReceiptIDsSame, ReceiptIDsHex, ReceiptIDsDecimal)
+	}
+	if cfg.ReceiptWorkers < 1 || cfg.ReceiptWorkers > 1024 {
+		return fmt.Errorf("smpp %s: Config.ReceiptWorkers %d: must be 1..1024", cfg.Name, cfg.ReceiptWorkers)
 	}
 	if cfg.ReceiptQueue < 1 {
 		return fmt.Errorf("smpp %s: Config.ReceiptQueue %d: must be at least 1", cfg.Name, cfg.ReceiptQueue)

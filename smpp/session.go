@@ -28,8 +28,8 @@ const maxLate = 4096
 //
 // Goroutines: the reader (readLoop) decodes every PDU and answers the SMSC's
 // requests; keepalive sends enquire_link. Writes from any goroutine go
-// through write, the single writer path, one PDU at a time under wmu with a
-// write deadline. Requests we send (submit_sm, enquire_link, unbind) are
+// through write, the single writer path: a groupWriter that puts every PDU
+// waiting at that moment into one socket write, with a write deadline. Requests we send (submit_sm, enquire_link, unbind) are
 // registered in pending by sequence number before they are written; the
 // reader hands each response to its waiter. A submit_sm whose waiter gave up
 // moves to late, so that its response, if it ever comes, is recognised and
@@ -43,7 +43,7 @@ type session struct {
 	conn net.Conn
 	br   *bufio.Reader
 
-	wmu sync.Mutex // the single writer path
+	gw *groupWriter // the single writer path
 
 	mu      sync.Mutex
 	seq     uint32
@@ -87,7 +87,7 @@ func (e *notSentError) Unwrap() error { return e.err }
 var errWaitTimeout = errors.New("response timeout")
 
 func newSession(b *bind, id uint64, conn net.Conn) *session {
-	return &session{
+	s := &session{
 		c:       b.c,
 		b:       b,
 		id:      id,
@@ -98,6 +98,8 @@ func newSession(b *bind, id uint64, conn net.Conn) *session {
 		late:    make(map[uint32]*lateSubmit),
 		done:    make(chan struct{}),
 	}
+	s.gw = newGroupWriter(s.writeBatch)
+	return s
 }
 
 // nextSeqLocked returns the next free sequence number in 1..0x7FFFFFFF.
@@ -119,9 +121,10 @@ func (s *session) nextSeqLocked() uint32 {
 
 // write sends one serialized PDU. A failed write ends the session: a partial
 // PDU leaves the stream unusable.
-func (s *session) write(b []byte) error {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+func (s *session) write(b []byte) error { return s.gw.Write(b) }
+
+// writeBatch writes PDUs to the socket; a failure ends the session.
+func (s *session) writeBatch(b []byte) error {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout)); err != nil {
 		err = fmt.Errorf("set write deadline: %w", err)
 		s.close(err)
@@ -532,7 +535,8 @@ func (s *session) deliver(p pdu.Body) bool {
 	s.b.receipts.Add(1)
 	s.log.Debug("smpp receipt", "message_id", r.MessageID, "stat", r.Stat, "err_code", r.Err, "network_error", r.NetworkError)
 	seq := p.Header().Seq
-	s.c.receipts <- pendingReceipt{r: r, ack: func() { s.reply(pdu.DeliverSMRespID, seq, StatusOK) }} // blocks when the queue is full: back-pressure on the SMSC
+	q := s.c.receipts[receiptWorker(r.MessageID, len(s.c.receipts))]
+	q <- pendingReceipt{r: r, ack: func() { s.reply(pdu.DeliverSMRespID, seq, StatusOK) }} // blocks when the queue is full: back-pressure on the SMSC
 	return true
 }
 
@@ -581,4 +585,14 @@ func (s *session) unbind() {
 		return
 	}
 	s.log.Info("smpp unbound")
+}
+
+// receiptWorker picks the receipt worker of a message id (FNV-1a), so one
+// message's receipts are applied in order.
+func receiptWorker(msgID string, n int) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(msgID); i++ {
+		h = (h ^ uint32(msgID[i])) * 16777619
+	}
+	return int(h % uint32(n))
 }
