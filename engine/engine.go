@@ -185,9 +185,9 @@ type Config struct {
 	MaxSendBacklog int
 	// AdmitWait: how long a create waits for the backlog. Default 2s.
 	AdmitWait time.Duration
-	Logger  *slog.Logger
-	Now     func() time.Time // for tests; default time.Now
-	Phone   *phone.Validator
+	Logger    *slog.Logger
+	Now       func() time.Time // for tests; default time.Now
+	Phone     *phone.Validator
 	// Webhooks configures webhook delivery.
 	Webhooks WebhookConfig
 	// Retention: how long an ended verification (and a dead letter) is

@@ -65,8 +65,8 @@ type Client struct {
 	binds     []*bind
 	tps       *bucket // Config.TPS; nil for none
 	text      textOptions
-	ref       atomic.Uint32       // concatenation references
-	sessions  atomic.Uint64       // session ids, for logs
+	ref       atomic.Uint32         // concatenation references
+	sessions  atomic.Uint64         // session ids, for logs
 	receipts  []chan pendingReceipt // per receipt worker, by message id: receipts waiting for onReceipt, acknowledged after it
 
 	mu      sync.Mutex
