@@ -421,8 +421,9 @@ func (c *Client) submitPart(ctx context.Context, p pdu.Body, info submitInfo, pa
 			c.release(b, false)
 			return "", -1, gaveUp(err)
 		}
-		a := s.submit(ctx, p, info, part)
-		c.release(b, a.kind == attemptOK)
+		sl := c.newSlot(b)
+		a := s.submit(ctx, p, info, part, sl)
+		sl.release(a.kind == attemptOK) // unless the reader already did
 		switch a.kind {
 		case attemptOK:
 			b.accepted.Add(1)
@@ -462,10 +463,10 @@ func (c *Client) anotherBound(index int) bool {
 }
 
 // submit sends one submit_sm on s and waits for its response.
-func (s *session) submit(ctx context.Context, p pdu.Body, info submitInfo, part int) attempt {
+func (s *session) submit(ctx context.Context, p pdu.Body, info submitInfo, part int, sl *slot) attempt {
 	c, b := s.c, s.b
 	name := c.cfg.Name
-	cl, seq, err := s.send(p)
+	cl, seq, err := s.sendWith(p, sl)
 	if err != nil {
 		var ns *notSentError
 		if errors.As(err, &ns) {

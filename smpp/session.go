@@ -58,8 +58,33 @@ type session struct {
 // call is one request waiting for its response. ch is buffered and receives
 // exactly one result, sent by whoever removes the call from pending.
 type call struct {
-	cmd pdu.ID
-	ch  chan result
+	cmd  pdu.ID
+	ch   chan result
+	slot *slot // a submit_sm's window slot, given back by whoever sees the outcome first; nil for other requests
+}
+
+// slot is a window slot held by one submit_sm. The reader gives it back as
+// the submit_sm_resp arrives, so the next submit can go out while the
+// submitting goroutine is still waiting to be scheduled (under load that
+// wait is milliseconds, and it used to be part of every window cycle); the
+// submitter gives it back on a timeout, a lost link or a failed write.
+type slot struct {
+	c    *Client
+	b    *bind
+	held atomic.Bool
+}
+
+func (c *Client) newSlot(b *bind) *slot {
+	s := &slot{c: c, b: b}
+	s.held.Store(true)
+	return s
+}
+
+// release gives the slot back once; ok resets the bind's throttle pause.
+func (s *slot) release(ok bool) {
+	if s != nil && s.held.CompareAndSwap(true, false) {
+		s.c.release(s.b, ok)
+	}
 }
 
 type result struct {
@@ -152,7 +177,10 @@ func (s *session) reply(id pdu.ID, seq uint32, status pdu.Status) {
 
 // send registers and writes a request. The returned error is a
 // *notSentError when nothing reached the socket.
-func (s *session) send(p pdu.Body) (*call, uint32, error) {
+func (s *session) send(p pdu.Body) (*call, uint32, error) { return s.sendWith(p, nil) }
+
+// sendWith is send for a submit_sm holding window slot sl.
+func (s *session) sendWith(p pdu.Body, sl *slot) (*call, uint32, error) {
 	cmd := p.Header().ID
 	s.mu.Lock()
 	if s.closed {
@@ -161,7 +189,7 @@ func (s *session) send(p pdu.Body) (*call, uint32, error) {
 		return nil, 0, &notSentError{err}
 	}
 	seq := s.nextSeqLocked()
-	cl := &call{cmd: cmd, ch: make(chan result, 1)}
+	cl := &call{cmd: cmd, ch: make(chan result, 1), slot: sl}
 	s.pending[seq] = cl
 	s.mu.Unlock()
 
@@ -244,6 +272,8 @@ func (s *session) resolve(h pdu.Header, r result) {
 	if h.ID != pdu.GenericNACKID && h.ID != cl.cmd|0x80000000 {
 		r = result{hdr: h, err: fmt.Errorf("SMSC answered %s seq %d with %s", CommandName(cl.cmd), h.Seq, CommandName(h.ID))}
 	}
+	// The SMSC is done with this submit: its window slot is free now.
+	cl.slot.release(r.err == nil && h.ID == pdu.SubmitSMRespID && h.Status == 0)
 	cl.ch <- r
 }
 
