@@ -24,12 +24,34 @@ const (
 
 // Legs keeps per-leg latencies of the e2e mode.
 type Legs struct {
-	mu sync.Mutex
-	h  map[string]*Histogram
+	mu      sync.Mutex
+	h       map[string]*Histogram
+	started map[string]time.Time // number → when its create was sent, until its receipt is stored
 }
 
 // NewLegs returns empty leg histograms.
-func NewLegs() *Legs { return &Legs{h: map[string]*Histogram{}} }
+func NewLegs() *Legs { return &Legs{h: map[string]*Histogram{}, started: map[string]time.Time{}} }
+
+// start notes when the create for number was sent.
+func (l *Legs) start(number string, at time.Time) {
+	l.mu.Lock()
+	l.started[number] = at
+	l.mu.Unlock()
+}
+
+// ReceiptStored records the receipt legs of number's message: the SMSC
+// wrote the receipt at sent, and the gateway acknowledged it (which it does
+// once the receipt is stored) at acked.
+func (l *Legs) ReceiptStored(number string, sent, acked time.Time) {
+	l.mu.Lock()
+	t0, ok := l.started[number]
+	delete(l.started, number)
+	l.mu.Unlock()
+	l.record("4 receipt deliver_sm to stored (deliver_sm_resp)", acked.Sub(sent))
+	if ok {
+		l.record("5 request to receipt stored", acked.Sub(t0))
+	}
+}
 
 func (l *Legs) record(leg string, d time.Duration) {
 	l.mu.Lock()
@@ -45,6 +67,7 @@ func (l *Legs) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.h = map[string]*Histogram{}
+	l.started = map[string]time.Time{}
 }
 
 // Summary is "leg: p50 … p99 …" for each leg, for reports.
@@ -123,6 +146,9 @@ func APIOp(cfg APIConfig) (Op, error) {
 		body := `{"number":"` + number + `","template":"{code}"}`
 		var cr api.CreateResponse
 		t0 := time.Now()
+		if cfg.Legs != nil {
+			cfg.Legs.start(number, t0)
+		}
 		if err := post(ctx, "/v1/verifications", []byte(body), 202, &cr); err != nil {
 			return err
 		}

@@ -177,6 +177,7 @@ func runBenchAPI(args []string) error {
 	defer stop()
 
 	inbox := bench.NewCodeInbox()
+	legs := bench.NewLegs()
 	extra := map[string]string{}
 	// atSMSC counts submit_sm at the bench's simulator: the create figure
 	// counts only while the sends keep up with it.
@@ -184,7 +185,11 @@ func runBenchAPI(args []string) error {
 	var atSMSCStart int64
 	target, apiKey := *url, *key
 	if target == "" {
-		sim, err := smsc.New(smsc.Config{SystemID: "bench", Password: "bench", OnMessage: func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) }})
+		// Receipts 1 ms after the submit_sm, so the receipt legs show the
+		// gateway's time rather than the simulator's delay.
+		sim, err := smsc.New(smsc.Config{SystemID: "bench", Password: "bench", ReceiptDelay: time.Millisecond,
+			OnMessage:      func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) },
+			OnReceiptAcked: func(m smsc.Message, sent, acked time.Time) { legs.ReceiptStored(m.To, sent, acked) }})
 		if err != nil {
 			return err
 		}
@@ -217,7 +222,9 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		target = "http://" + g.Addr()
 		extra["gateway"] = "in-process, store sync " + *sync
 	} else if *mode != bench.ModeCreate {
-		sim, err := smsc.New(smsc.Config{OnMessage: func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) }})
+		sim, err := smsc.New(smsc.Config{ReceiptDelay: time.Millisecond,
+			OnMessage:      func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) },
+			OnReceiptAcked: func(m smsc.Message, sent, acked time.Time) { legs.ReceiptStored(m.To, sent, acked) }})
 		if err != nil {
 			return err
 		}
@@ -227,7 +234,6 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		defer sim.Close()
 		extra["gateway"] = *url + ", SMSC simulator on " + sim.Addr()
 	}
-	legs := bench.NewLegs()
 	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: *workers, Legs: legs})
 	if err != nil {
 		return err

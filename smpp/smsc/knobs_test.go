@@ -729,3 +729,43 @@ func benchSubmit(b *testing.B, receipts bool) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "submit_sm/s")
 }
+
+// OnReceiptAcked reports each acknowledged receipt with its message and
+// times; a refused acknowledgement is not reported.
+func TestOnReceiptAcked(t *testing.T) {
+	type acked struct {
+		to          string
+		sent, ackAt time.Time
+	}
+	got := make(chan acked, 4)
+	s := start(t, smsc.Config{ReceiptDelay: time.Millisecond, OnReceiptAcked: func(m smsc.Message, sent, at time.Time) {
+		got <- acked{m.To, sent, at}
+	}})
+	e := dial(t, s)
+	e.bind(pdu.BindTransceiverID)
+	e.submit("+447911123456", "code 1", 1)
+	p := e.read()
+	if p.Header().ID != pdu.DeliverSMID {
+		t.Fatalf("got %s, want deliver_sm", smpp.CommandName(p.Header().ID))
+	}
+	time.Sleep(5 * time.Millisecond)
+	e.ack(p)
+	select {
+	case a := <-got:
+		if a.to != "+447911123456" || a.ackAt.Sub(a.sent) < 5*time.Millisecond {
+			t.Fatalf("reported %+v: want the number and at least the 5ms the ack took", a)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("acknowledged receipt not reported")
+	}
+	// a deliver_sm_resp with an error status is no acknowledgement
+	e.submit("+447911123457", "code 2", 1)
+	p = e.read()
+	b, _ := smpp.MarshalPDU(pdu.NewDeliverSMResp(), p.Header().Seq, 0x08)
+	e.sendRaw(b)
+	select {
+	case a := <-got:
+		t.Fatalf("refused receipt reported: %+v", a)
+	case <-time.After(100 * time.Millisecond):
+	}
+}

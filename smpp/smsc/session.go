@@ -57,11 +57,21 @@ type session struct {
 	systemID string
 
 	receipts  chan receipt
+	// unacked: receipts written and not yet acknowledged, by deliver_sm
+	// seq; kept only with Config.OnReceiptAcked.
+	ackMu   sync.Mutex
+	unacked map[uint32]sentReceipt
 	window    chan struct{}              // a token per submit_sm in progress; nil without Config.Window
 	delayed   chan delayedResp           // nil when submit_sm are answered at once
 	dropTimer atomic.Pointer[time.Timer] // Config.DropAfter
 	done      chan struct{}
 	once      sync.Once
+}
+
+// sentReceipt is a receipt written and waiting for its deliver_sm_resp.
+type sentReceipt struct {
+	msg  Message
+	sent time.Time
 }
 
 // delayedResp is a submit_sm_resp waiting for its due time.
@@ -257,6 +267,15 @@ func (ss *session) handle(p pdu.Body) bool {
 		return false
 	case pdu.DeliverSMRespID:
 		s.n.deliverAcks.Add(1)
+		if hook := s.cfg.OnReceiptAcked; hook != nil {
+			ss.ackMu.Lock()
+			r, ok := ss.unacked[h.Seq]
+			delete(ss.unacked, h.Seq)
+			ss.ackMu.Unlock()
+			if ok && h.Status == smpp.StatusOK {
+				hook(r.msg, r.sent, time.Now())
+			}
+		}
 	case pdu.EnquireLinkRespID, pdu.GenericNACKID, pdu.UnbindRespID:
 	default:
 		if uint32(h.ID)&0x80000000 != 0 {
@@ -593,6 +612,16 @@ func (ss *session) sendReceipts() {
 		seq := ss.seq.Add(1) & 0x7FFFFFFF
 		if seq == 0 {
 			seq = ss.seq.Add(1) & 0x7FFFFFFF
+		}
+		if ss.srv.cfg.OnReceiptAcked != nil {
+			ss.ackMu.Lock()
+			if ss.unacked == nil {
+				ss.unacked = make(map[uint32]sentReceipt)
+			}
+			if len(ss.unacked) < 1<<16 { // a client that never acknowledges cannot grow it further
+				ss.unacked[seq] = sentReceipt{msg: r.msg, sent: time.Now()}
+			}
+			ss.ackMu.Unlock()
 		}
 		// Flush when no other receipt is waiting: a burst leaves together.
 		if ss.send(p, seq, smpp.StatusOK, len(ss.receipts) == 0) {

@@ -124,6 +124,13 @@ type Config struct {
 	// after the message is stored and before submit_sm_resp is sent, on the
 	// session's reader goroutine: it must be cheap and must not block.
 	OnMessage func(Message)
+	// OnReceiptAcked, when set, is called when a client acknowledges a
+	// delivery receipt (deliver_sm_resp with status 0), with the message
+	// the receipt was for, when the deliver_sm was written and when its
+	// response came. A client that acknowledges after storing the receipt
+	// (Otpgate does) shows here how long that took. On the session's
+	// reader goroutine: it must be cheap and must not block.
+	OnReceiptAcked func(m Message, sent, acked time.Time)
 	// Log receives the simulator's logs. Default: discarded. Message text is
 	// never logged.
 	Log *slog.Logger
