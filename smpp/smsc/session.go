@@ -56,11 +56,11 @@ type session struct {
 	kind     pdu.ID
 	systemID string
 
-	receipts  chan receipt
+	receipts chan receipt
 	// unacked: receipts written and not yet acknowledged, by deliver_sm
 	// seq; kept only with Config.OnReceiptAcked.
-	ackMu   sync.Mutex
-	unacked map[uint32]sentReceipt
+	ackMu     sync.Mutex
+	unacked   map[uint32]sentReceipt
 	window    chan struct{}              // a token per submit_sm in progress; nil without Config.Window
 	delayed   chan delayedResp           // nil when submit_sm are answered at once
 	dropTimer atomic.Pointer[time.Timer] // Config.DropAfter
