@@ -26,7 +26,7 @@ import (
 
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: otpgate bench api|smpp [flags]")
+		return errors.New("usage: otpgate bench api|smpp|voice|get|memory [flags]")
 	}
 	switch args[0] {
 	case "api":
@@ -37,8 +37,10 @@ func runBench(args []string) error {
 		return runBenchVoice(args[1:])
 	case "get":
 		return runBenchGet(args[1:])
+	case "memory":
+		return runBenchMemory(args[1:])
 	}
-	return fmt.Errorf("bench: unknown scenario %q (api, smpp)", args[0])
+	return fmt.Errorf("bench: unknown scenario %q (api, smpp, voice, get, memory)", args[0])
 }
 
 // runBenchVoice places N concurrent calls against a SIP simulator this

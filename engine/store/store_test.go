@@ -472,3 +472,47 @@ func TestRecordCacheEviction(t *testing.T) {
 		}
 	}
 }
+
+func TestInsertBatch(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	now := time.Unix(1_700_000_000, 0).UTC()
+	var recs []*Record
+	for i := range 100 {
+		r := rec(fmt.Sprintf("b%d", i), fmt.Sprintf("+3934%d", i), now)
+		if i%2 == 1 {
+			r.Status = "verified"
+		}
+		recs = append(recs, r)
+	}
+	if err := s.InsertBatch(recs); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		r, err := s.Get(fmt.Sprintf("b%d", i))
+		if err != nil || r.Number != fmt.Sprintf("+3934%d", i) {
+			t.Fatalf("b%d: %v %+v", i, err, r)
+		}
+		id, ok, _ := s.PendingID("t", r.Number)
+		if ok != (i%2 == 0) || (ok && id != r.ID) {
+			t.Fatalf("b%d: pending index %q %v", i, id, ok)
+		}
+	}
+	if due, _, _ := s.Due(now.Add(time.Hour), 1000); len(due) != 100 {
+		t.Fatalf("%d deadlines indexed, want 100", len(due))
+	}
+	// a second pending record for a pair, in the store or in the batch:
+	// refused, nothing written
+	var pe *PendingExistsError
+	if err := s.InsertBatch([]*Record{rec("c1", "+39999", now), rec("c2", "+39340", now)}); !errors.As(err, &pe) || pe.ID != "b0" {
+		t.Fatalf("pending pair in the store: %v", err)
+	}
+	if err := s.InsertBatch([]*Record{rec("d1", "+39998", now), rec("d2", "+39998", now)}); !errors.As(err, &pe) || pe.ID != "d1" {
+		t.Fatalf("pending pair twice in a batch: %v", err)
+	}
+	for _, id := range []string{"c1", "d1", "d2"} {
+		if _, err := s.Get(id); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("refused batch wrote %s: %v", id, err)
+		}
+	}
+}
