@@ -37,12 +37,20 @@ type Config struct {
 	// pending code uncheckable. The environment variable OTPGATE_SERVER_KEY
 	// overrides it. Required outside sandbox mode (the sandbox keeps one in
 	// its data directory).
-	ServerKey string     `yaml:"server_key"`
-	HTTP      HTTPConfig `yaml:"http"`
-	Store     StoreConf  `yaml:"store"`
-	Log       LogConfig  `yaml:"log"`
-	SMS       SMSConfig  `yaml:"sms"`
-	SMSCs     []SMSCConf `yaml:"smscs"`
+	ServerKey string `yaml:"server_key"`
+	// MemoryLimitMB is the soft limit of the Go runtime's memory: near it
+	// the garbage collector runs more often (more CPU) to stay under it.
+	// Pebble's block cache (store.cache_mb) is outside it, so the
+	// process's resident size is about this plus cache_mb. Default 320
+	// (with the default cache: under 512 MiB resident with 10 million
+	// stored verifications); -1: no limit; GOMEMLIMIT in the environment
+	// overrides it.
+	MemoryLimitMB int        `yaml:"memory_limit_mb"`
+	HTTP          HTTPConfig `yaml:"http"`
+	Store         StoreConf  `yaml:"store"`
+	Log           LogConfig  `yaml:"log"`
+	SMS           SMSConfig  `yaml:"sms"`
+	SMSCs         []SMSCConf `yaml:"smscs"`
 	// Trunks: SIP trunks for voice steps; a route with match.channel voice
 	// picks among them (without one, every trunk in order).
 	Trunks []TrunkConf `yaml:"trunks"`
@@ -492,6 +500,9 @@ func (c *Config) finish() error {
 	}
 	if c.Store.CacheMB < 0 || (c.Store.CacheMB > 0 && c.Store.CacheMB < 48) {
 		return fmt.Errorf("store.cache_mb: %d is below 48 (the cache holds Pebble's two 16 MiB memtables besides blocks)", c.Store.CacheMB)
+	}
+	if c.MemoryLimitMB < -1 || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 64) {
+		return fmt.Errorf("memory_limit_mb: %d is below 64 (-1 for no limit)", c.MemoryLimitMB)
 	}
 	if c.Store.RecordCache < -1 || c.Store.RecordCache > 10_000_000 {
 		return fmt.Errorf("store.record_cache: %d is outside -1..10000000 (-1 turns the cache off)", c.Store.RecordCache)

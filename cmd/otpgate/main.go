@@ -19,7 +19,7 @@ Usage:
   otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
-  otpgate bench api|smpp|voice [flags]                       load-test the HTTP API, an SMPP link or voice calls
+  otpgate bench api|smpp|voice|get|memory [flags]            load-test the API, an SMPP link, voice calls, a peer; memory with a large store
   otpgate version                                            print the version
 
 Run 'otpgate COMMAND --help' for a command's flags.
@@ -34,6 +34,7 @@ func main() {
 	args := os.Args[2:]
 	switch os.Args[1] {
 	case "serve":
+		spareProc()
 		err = runServe(args)
 	case "smsc-sim":
 		err = runSMSCSim(args)
@@ -44,6 +45,7 @@ func main() {
 	case "route":
 		err = runRoute(args, os.Stdout)
 	case "bench":
+		spareProc() // the gateway a bench starts in-process runs as serve would
 		err = runBench(args)
 	case "version", "--version":
 		fmt.Println("otpgate", version)

@@ -65,6 +65,7 @@ func runServe(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, os.Stderr)
+	setMemoryLimit(cfg.MemoryLimitMB)
 	g, err := startGateway(cfg, log)
 	if err != nil {
 		return err

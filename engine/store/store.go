@@ -492,6 +492,9 @@ func (s *Store) load(id string) (*Record, error) {
 // to write nothing (Update then returns the unchanged record and nil), or
 // any other error to abort (returned as is). fn must not call the store.
 //
+// The record returned is the one now cached: callers read it and never
+// change it (a changed copy would be what later reads see).
+//
 // Invariant: every read-modify-write of a record goes through Update, so two
 // checks of one verification never interleave and attempts cannot be raced.
 func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
@@ -553,7 +556,7 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 	if wait, err = s.apply(b, wo); err != nil {
 		return nil, nil, err
 	}
-	s.recs.put(rec.clone())
+	s.recs.put(rec) // shared with the caller, who only reads it (see Update)
 	return rec, wait, nil
 }
 
