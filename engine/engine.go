@@ -104,6 +104,7 @@ type Store interface {
 	Insert(rec *store.Record) error
 	Get(id string) (*store.Record, error)
 	Update(id string, fn func(r *store.Record) error) (*store.Record, error)
+	UpdateCounted(id string, fn func(r *store.Record) error, limit func(r *store.Record) *store.Limit) (*store.Record, error)
 	UpdateLazy(id string, fn func(r *store.Record) error) (*store.Record, error)
 	PendingID(tenant, number string) (string, bool, error)
 	MessageOwner(connector, msgID string) (string, bool, error)
@@ -114,7 +115,6 @@ type Store interface {
 	DeadHooks(tenant string, limit int) ([]store.Hook, error)
 	GetKeyed(name string, now time.Time) ([]byte, bool, error)
 	PutKeyed(k store.Keyed) error
-	Bump(name string, now time.Time, window time.Duration, max int) (bool, time.Duration, error)
 	Allows(l store.Limit) (bool, time.Duration)
 	ExpireKeyed(now time.Time, limit int) (int, error)
 	Purge(id string) error
@@ -493,21 +493,6 @@ func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Created, error
 	return c, nil
 }
 
-// limit counts one event under name against w; a refusal is a *LimitError.
-func (e *Engine) limit(name string, w Window, code, what string) error {
-	if w.Max < 0 {
-		return nil
-	}
-	ok, retry, err := e.st.Bump(name, e.now(), w.Per, w.Max)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		return &LimitError{Code: code, RetryAfter: retry, Detail: fmt.Sprintf("at most %d %s in %s", w.Max, what, w.Per)}
-	}
-	return nil
-}
-
 // create validates req, makes the code, durably stores the verification
 // and queues its first message. It returns the stored record (never the
 // code). With a pending verification for the same number the tenant's
@@ -826,19 +811,19 @@ type CheckResult struct {
 func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResult, error) {
 	var res CheckResult
 	code = normalizeCode(code)
-	cur, err := e.st.Get(id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && cur.Tenant != tenant) {
-		return CheckResult{}, ErrNotFound
-	}
-	if err != nil {
-		return CheckResult{}, err
-	}
-	if err := e.limit("c\x00"+cur.Number, e.cfg.Limits.NumberChecks, "number_check_limit", "checks for this number"); err != nil {
-		return CheckResult{}, err
-	}
 	now := e.now()
 	var became string
-	rec, err := e.st.Update(id, func(r *store.Record) error {
+	// A check of a pending verification counts against the number's check
+	// limit in the same commit; one of an ended verification (answered
+	// from the record, nothing changes) does not count.
+	w := e.cfg.Limits.NumberChecks
+	limit := func(r *store.Record) *store.Limit {
+		if w.Max < 0 {
+			return nil
+		}
+		return &store.Limit{Name: "c\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
+	}
+	rec, err := e.st.UpdateCounted(id, func(r *store.Record) error {
 		became = ""
 		if r.Tenant != tenant {
 			return ErrNotFound
@@ -880,11 +865,14 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 		}
 		res.AttemptsLeft = r.MaxAttempts - r.Attempts
 		return nil
-	})
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound) {
-			return CheckResult{}, ErrNotFound
-		}
+	}, limit)
+	var le *store.LimitedError
+	switch {
+	case errors.As(err, &le):
+		return CheckResult{}, &LimitError{Code: "number_check_limit", RetryAfter: le.RetryAfter, Detail: fmt.Sprintf("at most %d checks for this number in %s", w.Max, w.Per)}
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound):
+		return CheckResult{}, ErrNotFound
+	case err != nil:
 		return CheckResult{}, err
 	}
 	checksTotal(res)

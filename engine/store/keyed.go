@@ -110,7 +110,7 @@ type Limit struct {
 	Now    time.Time
 }
 
-// LimitedError: an insert or Bump refused by its limit. RetryAfter is when
+// LimitedError: an insert or counted update refused by its limit. RetryAfter is when
 // the oldest counted event leaves the window.
 type LimitedError struct {
 	Name       string
@@ -138,7 +138,7 @@ func (s *Store) InsertWith(rec *Record, o InsertOptions) error {
 	return s.insert(rec, o)
 }
 
-// Counters. Bump's sliding-window counters live in memory (the authority
+// Counters. The sliding-window counters of Limit live in memory (the authority
 // while the process runs: no read of the disk to count) and are written
 // through to k/<counterMark><name> in every counting commit, so they hold
 // across restarts: Open reads them all back. Their number is bounded by
@@ -243,34 +243,6 @@ func (s *Store) Allows(l Limit) (bool, time.Duration) {
 
 func (s *Store) setCounter(name string, c *counter) {
 	s.counters[hashIndex(len(s.keyed), counterMark+name)][name] = c
-}
-
-// Bump counts one event under name in a sliding window: it allows it
-// (and records it) when fewer than max events happened in the last window,
-// else it refuses and says when the oldest one leaves the window. The
-// count is committed without waiting for fsync (a machine crash may forget
-// the last few milliseconds of counts); it holds across restarts.
-func (s *Store) Bump(name string, now time.Time, window time.Duration, max int) (ok bool, retryAfter time.Duration, err error) {
-	if err := s.enter(); err != nil {
-		return false, 0, err
-	}
-	defer s.leave()
-	defer s.keyedLock(counterMark + name)()
-	b := s.db.NewBatch()
-	defer b.Close()
-	c, err := s.countLocked(b, &Limit{Name: name, Window: window, Max: max, Now: now})
-	var le *LimitedError
-	if errors.As(err, &le) {
-		return false, le.RetryAfter, nil
-	}
-	if err != nil {
-		return false, 0, err
-	}
-	if err := s.commitWith(b, pebble.NoSync); err != nil {
-		return false, 0, err
-	}
-	s.setCounter(name, c)
-	return true, 0, nil
 }
 
 // ExpireKeyed removes up to limit keyed values whose expiry has passed and

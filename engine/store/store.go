@@ -99,7 +99,7 @@ type Store struct {
 	shards []sync.Mutex // by record id
 	pairs  []sync.Mutex // by (tenant, number): guards the pending index
 	keyed  []sync.Mutex // by name: guards keyed values (taken after pairs, never before)
-	// counters: Bump's counters in memory, one map per keyed stripe,
+	// counters: Limit counters in memory, one map per keyed stripe,
 	// guarded by that stripe's lock (see keyed.go).
 	counters counterSet
 	log      *slog.Logger
@@ -498,7 +498,16 @@ func (s *Store) load(id string) (*Record, error) {
 // Invariant: every read-modify-write of a record goes through Update, so two
 // checks of one verification never interleave and attempts cannot be raced.
 func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
-	return s.update(id, fn, s.wo)
+	return s.update(id, fn, s.wo, nil)
+}
+
+// UpdateCounted is Update that also counts the change against a limit, in
+// the same commit: after fn has changed the record, limit(r) names the
+// count (nil: none); when it is full, the change is dropped and the error
+// is a *LimitedError. An fn that changes nothing (ErrNoChange) counts
+// nothing: a check of a verification that has ended is not a check.
+func (s *Store) UpdateCounted(id string, fn func(r *Record) error, limit func(r *Record) *Limit) (*Record, error) {
+	return s.update(id, fn, s.wo, limit)
 }
 
 // UpdateLazy is Update without waiting for the WAL to reach the disk, for
@@ -506,17 +515,17 @@ func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
 // the SMSC already had acknowledged). A process crash loses nothing: the
 // WAL write has reached the OS.
 func (s *Store) UpdateLazy(id string, fn func(r *Record) error) (*Record, error) {
-	return s.update(id, fn, pebble.NoSync)
+	return s.update(id, fn, pebble.NoSync, nil)
 }
 
-func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOptions) (*Record, error) {
+func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOptions, limit func(r *Record) *Limit) (*Record, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 	b := s.db.NewBatch()
 	defer b.Close()
-	rec, wait, err := s.updateLocked(b, id, fn, wo)
+	rec, wait, err := s.updateLocked(b, id, fn, wo, limit)
 	if err != nil || wait == nil {
 		return rec, err
 	}
@@ -525,7 +534,7 @@ func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOpti
 
 // updateLocked is update's work under the record's locks, released on
 // return; wait is nil when nothing was written.
-func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) error, wo *pebble.WriteOptions) (_ *Record, wait func() error, err error) {
+func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) error, wo *pebble.WriteOptions, limit func(r *Record) *Limit) (_ *Record, wait func() error, err error) {
 	mu := s.shard(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -550,11 +559,25 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 		pm.Lock()
 		defer pm.Unlock()
 	}
+	var l *Limit
+	var count *counter
+	if limit != nil {
+		l = limit(rec)
+	}
+	if l != nil {
+		defer s.keyedLock(counterMark + l.Name)()
+		if count, err = s.countLocked(b, l); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := writeRecord(b, old, rec); err != nil {
 		return nil, nil, err
 	}
 	if wait, err = s.apply(b, wo); err != nil {
 		return nil, nil, err
+	}
+	if count != nil {
+		s.setCounter(l.Name, count)
 	}
 	s.recs.put(rec) // shared with the caller, who only reads it (see Update)
 	return rec, wait, nil

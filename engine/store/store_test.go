@@ -321,26 +321,47 @@ func TestOutboxOrderAndDeadLetters(t *testing.T) {
 	}
 }
 
-func TestBumpWindowAndExpiry(t *testing.T) {
+// countOn counts one change of record id under limit "n" (3 in 10m) at at.
+func countOn(t *testing.T, s *Store, id string, at time.Time) (bool, time.Duration) {
+	t.Helper()
+	_, err := s.UpdateCounted(id, func(r *Record) error { r.Attempts++; return nil },
+		func(*Record) *Limit { return &Limit{Name: "n", Window: 10 * time.Minute, Max: 3, Now: at} })
+	var le *LimitedError
+	if errors.As(err, &le) {
+		return false, le.RetryAfter
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true, 0
+}
+
+func TestCounterWindowAndExpiry(t *testing.T) {
 	dir := t.TempDir()
 	s := openT(t, dir)
 	now := time.Unix(1_800_000_000, 0)
+	if err := s.Insert(rec("r", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 3; i++ {
-		if ok, _, err := s.Bump("n", now.Add(time.Duration(i)*time.Minute), 10*time.Minute, 3); !ok || err != nil {
-			t.Fatalf("bump %d refused: %v", i, err)
+		if ok, _ := countOn(t, s, "r", now.Add(time.Duration(i)*time.Minute)); !ok {
+			t.Fatalf("count %d refused", i)
 		}
 	}
-	ok, retry, _ := s.Bump("n", now.Add(3*time.Minute), 10*time.Minute, 3)
+	ok, retry := countOn(t, s, "r", now.Add(3*time.Minute))
 	if ok || retry != 7*time.Minute {
-		t.Fatalf("fourth bump: ok=%v retry=%v, want refused with 7m", ok, retry)
+		t.Fatalf("fourth count: ok=%v retry=%v, want refused with 7m", ok, retry)
+	}
+	if r, _ := s.Get("r"); r.Attempts != 3 {
+		t.Fatalf("a refused change was written: attempts %d", r.Attempts)
 	}
 	s.Close()
 	s = openT(t, dir) // counters survive a restart
 	defer s.Close()
-	if ok, _, _ := s.Bump("n", now.Add(4*time.Minute), 10*time.Minute, 3); ok {
+	if ok, _ := countOn(t, s, "r", now.Add(4*time.Minute)); ok {
 		t.Fatal("limit forgotten across restart")
 	}
-	if ok, _, _ := s.Bump("n", now.Add(10*time.Minute+time.Second), 10*time.Minute, 3); !ok {
+	if ok, _ := countOn(t, s, "r", now.Add(10*time.Minute+time.Second)); !ok {
 		t.Fatal("window did not slide")
 	}
 	// idempotency-style keyed value with expiry
@@ -372,8 +393,13 @@ func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
 	if err := s.InsertWith(rec("a", "+391", now), InsertOptions{Limit: lim}); err != nil {
 		t.Fatal(err)
 	}
-	if ok, _, err := s.Bump("s+391", now.Add(time.Minute), 10*time.Minute, 2); !ok || err != nil {
-		t.Fatalf("second count refused: %v %v", ok, err)
+	second := &Limit{Name: "s+391", Window: 10 * time.Minute, Max: 2, Now: now.Add(time.Minute)}
+	if _, err := s.UpdateCounted("a", func(r *Record) error { r.Attempts++; return nil }, func(*Record) *Limit { return second }); err != nil {
+		t.Fatalf("second count refused: %v", err)
+	}
+	// an update that changes nothing counts nothing
+	if _, err := s.UpdateCounted("a", func(r *Record) error { return ErrNoChange }, func(*Record) *Limit { return second }); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
