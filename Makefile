@@ -5,8 +5,10 @@ PKGS     := ./...
 # Benchmarks: short by default; make bench-full for longer runs.
 BENCH_DURATION ?= 10s
 BENCH_WARMUP   ?= 2s
+BENCH_RECORDS  ?= 1000000
+BENCH_PENDING  ?= 100000
 
-.PHONY: all build run test test-short test-deps vet fmt-check bench bench-go clean
+.PHONY: all build run test test-short test-deps vet fmt-check bench bench-go bench-full clean
 
 ## test-deps: what the tests need beyond Go (node-smpp for the SMPP interop tests, sipp for the SIP ones), idempotently
 test-deps:
@@ -38,19 +40,25 @@ fmt-check:
 	@out=$$(gofmt -l .); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: the load harness briefly (create, create-then-check) plus the Go benchmarks
+## bench: the suite small (under 3 minutes): Go benchmarks, the API against
+## the machine's ceiling (create, then open loop at half its rate), the whole
+## path with every leg, SMPP, and memory with a million stored verifications
 bench: build bench-go
-	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
-	./$(BIN) bench api --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --then-open-loop-at 0.5
+	./$(BIN) bench api --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --ceiling=false
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench memory --records $(BENCH_RECORDS) --pending $(BENCH_PENDING) --duration $(BENCH_DURATION)
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./router/ ./internal/phone/ ./engine/... ./smpp/...
 
-## bench-full: the same at full length
+## bench-full: the same at full length and scale (10 million stored
+## verifications, one million pending), plus Kannel beside Otpgate
 bench-full:
-	$(MAKE) bench BENCH_DURATION=60s BENCH_WARMUP=10s
+	$(MAKE) bench BENCH_DURATION=60s BENCH_WARMUP=10s BENCH_RECORDS=10000000 BENCH_PENDING=1000000
+	bench/peers/kannel/run.sh 30
+	RECEIPTS=1 bench/peers/kannel/run.sh 30
 
 clean:
 	rm -rf bin bench-results

@@ -167,6 +167,7 @@ func runBenchAPI(args []string) error {
 	out := fs.String("out", "", "JSON report path (default bench-results/api-MODE.json)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part (gateway included when in-process) to this file")
 	rate := fs.Float64("rate", 0, "open loop: start this many operations a second (latency from the scheduled start); 0: closed loop")
+	atFraction := fs.Float64("then-open-loop-at", 0, "after the closed-loop run, run open loop at this fraction of the rate it reached (0.5: the p99 at half the maximum rate)")
 	traceFile := fs.String("trace", "", "write an execution trace of one second of the measured part to this file (go tool trace)")
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
 	if err := fs.Parse(args); err != nil {
@@ -236,7 +237,7 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		defer sim.Close()
 		extra["gateway"] = *url + ", SMSC simulator on " + sim.Addr()
 	}
-	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: *workers, Legs: legs})
+	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: max(*workers, 256), Legs: legs})
 	if err != nil {
 		return err
 	}
@@ -317,6 +318,15 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		extra["share_of_ceiling"] = fmt.Sprintf("%.1f%% of the trivial handler's %.0f/s in the same run", 100*res.Rate/results[0].Rate, results[0].Rate)
 	}
 	results = append(results, res)
+	if *atFraction > 0 && *rate == 0 && res.Rate > 0 {
+		r := *atFraction * res.Rate
+		// enough connections that the generator never waits for one
+		half, err := bench.Run(ctx, bench.Options{Name: fmt.Sprintf("api %s at %.0f%% of max", *mode, 100**atFraction), Workers: max(*workers, 256), Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: r}, op)
+		if err != nil {
+			return err
+		}
+		results = append(results, half)
+	}
 	bench.WriteTable(os.Stdout, results...)
 	if err := bench.WriteJSON(*out, results...); err != nil {
 		return err
