@@ -27,6 +27,12 @@ import (
 // deadline picks it up later.
 func (e *Engine) enqueue(id string) {
 	e.gate.add()
+	e.enqueueAdmitted(id)
+}
+
+// enqueueAdmitted is enqueue for a send whose place in the backlog was
+// taken by gate.admit.
+func (e *Engine) enqueueAdmitted(id string) {
 	select {
 	case e.queue <- id:
 	default:

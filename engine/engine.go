@@ -309,7 +309,10 @@ func New(cfg Config) (*Engine, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Now == nil {
-		cfg.Now = time.Now
+		// UTC without a monotonic reading: what a record holds after a
+		// round trip through the store, so a cached record and a decoded
+		// one read the same.
+		cfg.Now = func() time.Time { return time.Now().UTC() }
 	}
 	if cfg.Phone == nil {
 		cfg.Phone = phone.NewValidator(0)
@@ -606,6 +609,12 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	if err := e.gate.admit(ctx, e.cfg.AdmitWait); err != nil {
 		return nil, err
 	}
+	admitted := true // our place in the send backlog, until the send is queued
+	defer func() {
+		if admitted {
+			e.gate.done()
+		}
+	}()
 	code, err := generateCode(codeLen, codeType)
 	if err != nil {
 		return nil, err
@@ -696,7 +705,8 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		return nil, err
 	}
 	countVerification("created", rec)
-	e.enqueue(id)
+	admitted = false
+	e.enqueueAdmitted(id)
 	return createdFrom(rec, false), nil
 }
 
@@ -814,11 +824,12 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 	now := e.now()
 	var became string
 	// A check of a pending verification counts against the number's check
-	// limit in the same commit; one of an ended verification (answered
-	// from the record, nothing changes) does not count.
+	// limit in the same commit, and is refused before the code is compared
+	// when the limit is full; one of an ended verification (answered from
+	// the record, nothing changes) does not count.
 	w := e.cfg.Limits.NumberChecks
 	limit := func(r *store.Record) *store.Limit {
-		if w.Max < 0 {
+		if w.Max < 0 || r.Status != StatusPending {
 			return nil
 		}
 		return &store.Limit{Name: "c\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}

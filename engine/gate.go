@@ -55,13 +55,18 @@ func (g *gate) done() {
 	g.mu.Unlock()
 }
 
-// admit returns when the backlog is below max, or ErrOverloaded after
-// wait, or ctx's error.
+// admit returns when the backlog is below max, having taken a place in it
+// for the caller's send (give it back with done if the send is not
+// enqueued after all; enqueue it with enqueueAdmitted), or ErrOverloaded
+// after wait, or ctx's error. Taking the place under the lock keeps a
+// crowd of waiters woken together from overshooting max.
 func (g *gate) admit(ctx context.Context, wait time.Duration) error {
 	var timer *time.Timer
 	for {
 		g.mu.Lock()
 		if g.n < g.max {
+			g.n++
+			sendBacklog.Set(float64(g.n))
 			g.mu.Unlock()
 			if timer != nil {
 				timer.Stop()

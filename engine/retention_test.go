@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
@@ -76,7 +77,8 @@ func TestSteadyLoadRetentionBoundsDisk(t *testing.T) {
 			t.Fatalf("round %d: disk use %d grew past 1.5× the early peak %d: retention does not bound it", i+6, u, peakEarly)
 		}
 	}
-	if last := without[len(without)-1]; last < 2*with[len(with)-1] {
-		t.Fatalf("control: without retention the store ends at %d bytes, not clearly above %d: the test cannot tell", last, with[len(with)-1])
+	// (the last rounds' peaks: compactions make single readings jumpy)
+	if a, b := slices.Max(without[len(without)-3:]), slices.Max(with[len(with)-3:]); a < b*3/2 {
+		t.Fatalf("control: without retention the store ends at %d bytes, not clearly above %d: the test cannot tell", a, b)
 	}
 }

@@ -423,6 +423,10 @@ func (c *Client) submitPart(ctx context.Context, p pdu.Body, info submitInfo, pa
 		}
 		sl := c.newSlot(b)
 		a := s.submit(ctx, p, info, part, sl)
+		if a.kind == attemptThrottled {
+			throttled = a.err
+			c.throttled(b, a.sentAt) // before the slot is free again
+		}
 		sl.release(a.kind == attemptOK) // unless the reader already did
 		switch a.kind {
 		case attemptOK:
@@ -435,9 +439,7 @@ func (c *Client) submitPart(ctx context.Context, p pdu.Body, info submitInfo, pa
 			case <-s.done:
 			case <-ctx.Done():
 			}
-		case attemptThrottled:
-			throttled = a.err
-			c.throttled(b, a.sentAt)
+		case attemptThrottled: // paused above; try again
 		case attemptTimeout:
 			if timedOut == nil && c.anotherBound(b.index) {
 				timedOut, retryFrom, exclude = &a, b, b.index

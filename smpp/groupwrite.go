@@ -9,15 +9,18 @@ import (
 // writes everything queued so far, the others wait for the write that
 // carries their bytes and return its result. Under load one write carries
 // dozens of PDUs (a submit_sm is ~60 octets); alone, a PDU is written at
-// once, as before. Every caller still returns only after its bytes reached
-// the socket (or with the error that stopped them), so "not sent" keeps
-// its meaning.
+// once, as before. Every caller returns only after its bytes reached the
+// socket or the write carrying them failed, and learns which: a write that
+// fails part-way through a batch has still delivered the PDUs before the
+// failure point, which the SMSC may act on, so those are "sent" (their
+// outcome unknown), not "not sent".
 //
 // Invariant: bytes of one Write are contiguous in the stream and Writes
 // are written in the order they took mu.
 type groupWriter struct {
-	// write sends one batch to the connection (with its deadline).
-	write func([]byte) error
+	// write sends one batch to the connection (with its deadline) and
+	// says how many octets went out.
+	write func([]byte) (int, error)
 
 	mu       sync.Mutex
 	cond     sync.Cond
@@ -26,27 +29,32 @@ type groupWriter struct {
 	next     uint64 // number of the batch buf will go out in
 	done     uint64 // batches up to and including this one are written
 	flushing bool
-	err      error // the first failed write; every later Write returns it
+	err      error  // the first failed write; every later Write returns it
+	failed   uint64 // the batch that failed
+	failedN  int    // octets of it that were written
 }
 
-func newGroupWriter(write func([]byte) error) *groupWriter {
+func newGroupWriter(write func([]byte) (int, error)) *groupWriter {
 	w := &groupWriter{write: write, next: 1}
 	w.cond.L = &w.mu
 	return w
 }
 
 // Write queues b and returns when the batch carrying it has been written.
-func (w *groupWriter) Write(b []byte) error {
+// sent reports whether all of b reached the socket; err is the batch's
+// write error (when sent is true too, the connection failed after b).
+func (w *groupWriter) Write(b []byte) (sent bool, err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.err != nil {
-		return w.err
+		return false, w.err
 	}
+	start := len(w.buf)
 	w.buf = append(w.buf, b...)
-	mine := w.next
+	end, mine := start+len(b), w.next
 	for w.done < mine {
 		if w.err != nil {
-			return w.err
+			return w.failed == mine && end <= w.failedN, w.err
 		}
 		if w.flushing {
 			w.cond.Wait()
@@ -58,12 +66,12 @@ func (w *groupWriter) Write(b []byte) error {
 		w.buf, w.spare = w.spare[:0], nil
 		w.next++
 		w.mu.Unlock()
-		err := w.write(out)
+		n, err := w.write(out)
 		w.mu.Lock()
 		w.spare = out[:0]
 		w.flushing = false
 		if err != nil {
-			w.err = err
+			w.err, w.failed, w.failedN = err, batch, n
 		} else {
 			w.done = batch
 		}
@@ -71,5 +79,5 @@ func (w *groupWriter) Write(b []byte) error {
 		// its flusher, so no caller keeps writing for others forever.
 		w.cond.Broadcast()
 	}
-	return nil
+	return true, nil
 }

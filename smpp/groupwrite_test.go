@@ -17,13 +17,13 @@ func TestGroupWriterCoalescesInOrder(t *testing.T) {
 		stream bytes.Buffer
 		calls  int
 	)
-	w := newGroupWriter(func(b []byte) error {
+	w := newGroupWriter(func(b []byte) (int, error) {
 		mu.Lock()
 		stream.Write(b)
 		calls++
 		mu.Unlock()
 		time.Sleep(50 * time.Microsecond) // a system call takes time
-		return nil
+		return len(b), nil
 	})
 	const writers, each = 32, 200
 	var wg sync.WaitGroup
@@ -33,8 +33,8 @@ func TestGroupWriterCoalescesInOrder(t *testing.T) {
 			defer wg.Done()
 			for i := range each {
 				rec := binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(nil, uint32(g)), uint32(i))
-				if err := w.Write(rec); err != nil {
-					t.Error(err)
+				if sent, err := w.Write(rec); !sent || err != nil {
+					t.Error(sent, err)
 					return
 				}
 			}
@@ -59,27 +59,66 @@ func TestGroupWriterCoalescesInOrder(t *testing.T) {
 	t.Logf("%d writes in %d calls", writers*each, calls)
 }
 
-// A failed write is every waiter's error, and every later Write's.
+// A failed write is every waiter's error, and every later Write's; the
+// PDUs of a failed batch that did reach the socket count as sent.
 func TestGroupWriterError(t *testing.T) {
 	boom := errors.New("connection reset")
+	release := make(chan struct{})
 	var n int
-	w := newGroupWriter(func(b []byte) error {
+	w := newGroupWriter(func(b []byte) (int, error) {
 		n++
-		if n == 2 {
-			return boom
+		switch n {
+		case 1: // hold the first write so the next three queue as one batch
+			<-release
+			return len(b), nil
+		case 2: // that batch: "aa" and "bb" go out, then the link fails in "cc"
+			return 5, boom
 		}
-		return nil
+		return len(b), nil
 	})
-	if err := w.Write([]byte("a")); err != nil {
+	first := make(chan error)
+	go func() { _, err := w.Write([]byte("x")); first <- err }()
+	for { // wait until the first write is under way
+		w.mu.Lock()
+		busy := w.flushing
+		w.mu.Unlock()
+		if busy {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	type out struct {
+		sent bool
+		err  error
+	}
+	res := make(map[string]chan out)
+	for _, p := range []string{"aa", "bb", "cc"} {
+		res[p] = make(chan out, 1)
+		go func() { sent, err := w.Write([]byte(p)); res[p] <- out{sent, err} }()
+		for { // queue them in this order
+			w.mu.Lock()
+			queued := bytes.Contains(w.buf, []byte(p))
+			w.mu.Unlock()
+			if queued {
+				break
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	close(release)
+	if err := <-first; err != nil {
 		t.Fatal(err)
 	}
-	if err := w.Write([]byte("b")); !errors.Is(err, boom) {
-		t.Fatalf("second write: %v, want %v", err, boom)
+	for p, want := range map[string]bool{"aa": true, "bb": true, "cc": false} {
+		got := <-res[p]
+		if got.sent != want || !errors.Is(got.err, boom) {
+			t.Errorf("%s: sent=%v err=%v, want sent=%v and the write error", p, got.sent, got.err, want)
+		}
 	}
-	if err := w.Write([]byte("c")); !errors.Is(err, boom) {
-		t.Fatalf("write after the failure: %v, want %v", err, boom)
+	if sent, err := w.Write([]byte("d")); sent || !errors.Is(err, boom) {
+		t.Fatalf("write after the failure: %v %v, want not sent and %v", sent, err, boom)
 	}
 	if n != 2 {
-		t.Fatalf("%d calls after a failure, want none more", n-2)
+		t.Fatalf("%d write calls, want none after the failure", n)
 	}
 }

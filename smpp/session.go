@@ -144,23 +144,24 @@ func (s *session) nextSeqLocked() uint32 {
 	}
 }
 
-// write sends one serialized PDU. A failed write ends the session: a partial
+// write sends one serialized PDU; sent reports whether all of it reached
+// the socket (see groupWriter). A failed write ends the session: a partial
 // PDU leaves the stream unusable.
-func (s *session) write(b []byte) error { return s.gw.Write(b) }
+func (s *session) write(b []byte) (sent bool, err error) { return s.gw.Write(b) }
 
 // writeBatch writes PDUs to the socket; a failure ends the session.
-func (s *session) writeBatch(b []byte) error {
+func (s *session) writeBatch(b []byte) (int, error) {
 	if err := s.conn.SetWriteDeadline(time.Now().Add(s.c.cfg.WriteTimeout)); err != nil {
 		err = fmt.Errorf("set write deadline: %w", err)
 		s.close(err)
-		return err
+		return 0, err
 	}
-	if _, err := s.conn.Write(b); err != nil {
-		err = fmt.Errorf("write %d octets: %w", len(b), err)
+	n, err := s.conn.Write(b)
+	if err != nil {
+		err = fmt.Errorf("write %d octets (%d written): %w", len(b), n, err)
 		s.close(err)
-		return err
 	}
-	return nil
+	return n, err
 }
 
 // reply answers a request of the SMSC with a body-less response.
@@ -170,7 +171,7 @@ func (s *session) reply(id pdu.ID, seq uint32, status pdu.Status) {
 		s.log.Error("smpp cannot serialize response", "command", CommandName(id), "seq", seq, "err", err)
 		return
 	}
-	if err := s.write(b); err != nil {
+	if _, err := s.write(b); err != nil {
 		s.log.Debug("smpp response not written", "command", CommandName(id), "seq", seq, "err", err)
 	}
 }
@@ -198,10 +199,12 @@ func (s *session) sendWith(p pdu.Body, sl *slot) (*call, uint32, error) {
 		s.forget(seq, nil)
 		return nil, 0, err
 	}
-	if err := s.write(b); err != nil {
+	if sent, err := s.write(b); !sent {
 		s.forget(seq, nil)
 		return nil, 0, &notSentError{err}
 	}
+	// All of it went out (the link may have failed right after: then the
+	// session's close hands cl a lost result, and the outcome is unknown).
 	return cl, seq, nil
 }
 
@@ -272,8 +275,13 @@ func (s *session) resolve(h pdu.Header, r result) {
 	if h.ID != pdu.GenericNACKID && h.ID != cl.cmd|0x80000000 {
 		r = result{hdr: h, err: fmt.Errorf("SMSC answered %s seq %d with %s", CommandName(cl.cmd), h.Seq, CommandName(h.ID))}
 	}
-	// The SMSC is done with this submit: its window slot is free now.
-	cl.slot.release(r.err == nil && h.ID == pdu.SubmitSMRespID && h.Status == 0)
+	// The SMSC accepted this submit: its window slot is free now. Any other
+	// answer leaves the slot to the submitter, which first pauses the bind
+	// when the SMSC is throttling, so a freed slot cannot carry a resend
+	// into the throttle.
+	if r.err == nil && h.ID == pdu.SubmitSMRespID && h.Status == 0 {
+		cl.slot.release(true)
+	}
 	cl.ch <- r
 }
 

@@ -251,7 +251,7 @@ func freeLoopbackAddr() (string, error) {
 func waitHTTP(ctx context.Context, url string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for {
-		resp, err := http.Get(url)
+		resp, err := (&http.Client{Timeout: 2 * time.Second}).Get(url)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -40,8 +40,9 @@ type Config struct {
 	ServerKey string `yaml:"server_key"`
 	// MemoryLimitMB is the soft limit of the Go runtime's memory: near it
 	// the garbage collector runs more often (more CPU) to stay under it.
-	// Pebble's block cache (store.cache_mb) is outside it, so the
-	// process's resident size is about this plus cache_mb. Default 320
+	// Pebble's block cache (store.cache_mb) is outside it (a build without
+	// cgo keeps the cache in Go memory, and the limit grows by cache_mb),
+	// so the process's resident size is about this plus cache_mb. Default 320
 	// (with the default cache: under 512 MiB resident with 10 million
 	// stored verifications); -1: no limit; GOMEMLIMIT in the environment
 	// overrides it.

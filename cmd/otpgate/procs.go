@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"math"
 	"os"
 	"runtime"
@@ -24,17 +25,20 @@ func spareProc() {
 }
 
 // setMemoryLimit applies memory_limit_mb (see Config.MemoryLimitMB) unless
-// GOMEMLIMIT is set in the environment.
-func setMemoryLimit(mb int) {
+// GOMEMLIMIT is set in the environment. Pebble's block cache lives outside
+// the Go heap in a cgo build; in a build without cgo it is Go memory, so
+// the limit grows by the cache's size (cacheMB, 0 for the default 128).
+func setMemoryLimit(mb, cacheMB int) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	switch {
-	case mb < 0:
+	if mb < 0 {
 		debug.SetMemoryLimit(math.MaxInt64)
-	case mb == 0:
-		debug.SetMemoryLimit(320 << 20)
-	default:
-		debug.SetMemoryLimit(int64(mb) << 20)
+		return
 	}
+	limit := int64(cmp.Or(mb, 320)) << 20
+	if !cgoBuild {
+		limit += int64(cmp.Or(cacheMB, 128)) << 20
+	}
+	debug.SetMemoryLimit(limit)
 }

@@ -65,7 +65,7 @@ func runServe(args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log, os.Stderr)
-	setMemoryLimit(cfg.MemoryLimitMB)
+	setMemoryLimit(cfg.MemoryLimitMB, cfg.Store.CacheMB)
 	g, err := startGateway(cfg, log)
 	if err != nil {
 		return err

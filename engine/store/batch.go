@@ -12,6 +12,8 @@ import (
 // within the batch, and writes nothing when any record breaks it (the error
 // is a *PendingExistsError naming the one in the way). Records do not enter
 // the record cache: a bulk load would only evict the verifications in use.
+// Their ids must be new (like Insert's): a stored id would be overwritten
+// without its old indexes being removed.
 func (s *Store) InsertBatch(recs []*Record) error {
 	if err := s.enter(); err != nil {
 		return err

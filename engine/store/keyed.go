@@ -229,6 +229,10 @@ func (s *Store) countLocked(b *pebble.Batch, l *Limit) (*counter, error) {
 // when it will. It counts nothing: for a caller about to undo something
 // (cancel a pending verification) only to be refused by the limit after.
 func (s *Store) Allows(l Limit) (bool, time.Duration) {
+	if err := s.enter(); err != nil {
+		return true, 0 // closing: the insert that follows fails with ErrClosed
+	}
+	defer s.leave()
 	defer s.keyedLock(counterMark + l.Name)()
 	b := s.db.NewBatch()
 	defer b.Close()

@@ -213,8 +213,13 @@ func (s *Store) Purge(id string) error {
 	// The outbox items left are HookHead..HookSeq-1 (delivered and dead
 	// ones were deleted as they went): point deletes, not a range
 	// tombstone per record, which would pile up for reads to step over.
-	for seq := r.HookHead; seq < r.HookSeq; seq++ {
-		_ = b.Delete(outboxKey(id, seq), nil)
+	if r.HookSeq-r.HookHead <= 1024 {
+		for seq := r.HookHead; seq < r.HookSeq; seq++ {
+			_ = b.Delete(outboxKey(id, seq), nil)
+		}
+	} else { // implausibly many: one range delete rather than a long loop
+		p := outboxPrefix(id)
+		_ = b.DeleteRange(p, prefixEnd(string(p)), nil)
 	}
 	_ = b.Delete(recordKey(id), nil)
 	// Lazy: losing a purge in a machine crash only delays it (its deadline

@@ -502,10 +502,9 @@ func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
 }
 
 // UpdateCounted is Update that also counts the change against a limit, in
-// the same commit: after fn has changed the record, limit(r) names the
-// count (nil: none); when it is full, the change is dropped and the error
-// is a *LimitedError. An fn that changes nothing (ErrNoChange) counts
-// nothing: a check of a verification that has ended is not a check.
+// the same commit: limit(r), called with the record before fn, names the
+// count (nil: none); when it is full, fn is not run and the error is a
+// *LimitedError. An fn that changes nothing (ErrNoChange) counts nothing.
 func (s *Store) UpdateCounted(id string, fn func(r *Record) error, limit func(r *Record) *Limit) (*Record, error) {
 	return s.update(id, fn, s.wo, limit)
 }
@@ -542,10 +541,23 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 	if err != nil {
 		return nil, nil, err
 	}
+	// The limit is judged on the record as it is, before fn acts (fn may
+	// have effects beyond the record that a refusal could not undo).
+	var l *Limit
+	var count *counter
+	if limit != nil {
+		l = limit(old)
+	}
+	if l != nil {
+		defer s.keyedLock(counterMark + l.Name)()
+		if count, err = s.countLocked(b, l); err != nil {
+			return nil, nil, err
+		}
+	}
 	rec := old.clone()
 	if err := fn(rec); err != nil {
 		if errors.Is(err, ErrNoChange) {
-			return old.clone(), nil, nil
+			return old.clone(), nil, nil // b is dropped: nothing counted
 		}
 		return nil, nil, err
 	}
@@ -558,17 +570,6 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 		pm := s.pair(rec.Tenant, rec.Number)
 		pm.Lock()
 		defer pm.Unlock()
-	}
-	var l *Limit
-	var count *counter
-	if limit != nil {
-		l = limit(rec)
-	}
-	if l != nil {
-		defer s.keyedLock(counterMark + l.Name)()
-		if count, err = s.countLocked(b, l); err != nil {
-			return nil, nil, err
-		}
 	}
 	if err := writeRecord(b, old, rec); err != nil {
 		return nil, nil, err
