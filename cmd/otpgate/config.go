@@ -150,6 +150,11 @@ type LogConfig struct {
 type SMSConfig struct {
 	DefaultSenderID string   `yaml:"default_sender_id"` // default "Otpgate"
 	SendTimeout     Duration `yaml:"send_timeout"`      // one send attempt; default 15s
+	// MaxSendBacklog: sends queued or under way beyond which creates wait
+	// (back-pressure); default 2048. AdmitWait: how long a create waits
+	// for a place before 503 overloaded; default 2s.
+	MaxSendBacklog int      `yaml:"max_send_backlog"`
+	AdmitWait      Duration `yaml:"admit_wait"`
 }
 
 // SMSCConf is one SMSC link.
@@ -504,6 +509,12 @@ func (c *Config) finish() error {
 	}
 	if c.MemoryLimitMB < -1 || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 64) {
 		return fmt.Errorf("memory_limit_mb: %d is below 64 (-1 for no limit)", c.MemoryLimitMB)
+	}
+	if c.SMS.MaxSendBacklog < 0 || c.SMS.MaxSendBacklog > 1_000_000 {
+		return fmt.Errorf("sms.max_send_backlog: %d is outside 1..1000000", c.SMS.MaxSendBacklog)
+	}
+	if w := c.SMS.AdmitWait.D(); w < 0 || w > time.Minute {
+		return fmt.Errorf("sms.admit_wait: %s is outside 0..1m", w)
 	}
 	if c.Store.RecordCache < -1 || c.Store.RecordCache > 10_000_000 {
 		return fmt.Errorf("store.record_cache: %d is outside -1..10000000 (-1 turns the cache off)", c.Store.RecordCache)

@@ -310,7 +310,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0},
 		Voice:    g.voicers,
 		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
-		SendTimeout: cfg.SMS.SendTimeout.D(),
+		SendTimeout: cfg.SMS.SendTimeout.D(), MaxSendBacklog: cfg.SMS.MaxSendBacklog, AdmitWait: cfg.SMS.AdmitWait.D(),
 		CheckText: func(text string) error {
 			if enc, units, segs := smpp.Segments(text); segs > smpp.MaxParts {
 				return fmt.Errorf("the message is %d %s units long: %d SMS, more than the %d a message may take; shorten the template", units, enc, segs, smpp.MaxParts)
