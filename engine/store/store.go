@@ -548,7 +548,14 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 	if limit != nil {
 		l = limit(old)
 	}
+	pairHeld := false
 	if l != nil {
+		// Lock order is shard, pair, keyed: the pair lock an ending
+		// record needs is taken now, before the counter's.
+		pm := s.pair(old.Tenant, old.Number)
+		pm.Lock()
+		defer pm.Unlock()
+		pairHeld = true
 		defer s.keyedLock(counterMark + l.Name)()
 		if count, err = s.countLocked(b, l); err != nil {
 			return nil, nil, err
@@ -564,7 +571,7 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 	if rec.ID != old.ID || rec.Tenant != old.Tenant || rec.Number != old.Number {
 		return nil, nil, fmt.Errorf("store: update of %s changed its identity", id)
 	}
-	if rec.Pending() != old.Pending() {
+	if rec.Pending() != old.Pending() && !pairHeld {
 		// the pending index changes: take the pair lock so Insert sees a
 		// consistent answer.
 		pm := s.pair(rec.Tenant, rec.Number)

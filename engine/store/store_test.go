@@ -540,3 +540,46 @@ func TestInsertBatch(t *testing.T) {
 		}
 	}
 }
+
+// Inserts that count a limit, checks that count one and end their record,
+// and plain updates, all at once on a store with two locks of each kind (so
+// every lock is shared): no deadlock. (Taking a counter's lock before a
+// pair's in one path and after it in another deadlocked within seconds.)
+func TestLockOrderUnderContention(t *testing.T) {
+	s, err := Open(Options{Dir: t.TempDir(), Sync: SyncNone, Shards: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	now := time.Unix(1_800_000_000, 0).UTC()
+	lim := func(name string) *Limit { return &Limit{Name: name, Window: time.Hour, Max: 1 << 20, Now: now} }
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for g := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 3000 {
+					id, num := fmt.Sprintf("g%d-%d", g, i), fmt.Sprintf("+39%d%05d", g, i)
+					if err := s.InsertWith(rec(id, num, now), InsertOptions{Limit: lim("s" + num)}); err != nil {
+						t.Error(err)
+						return
+					}
+					end := func(r *Record) error { r.Status = "verified"; r.Deadlines = nil; return nil }
+					if _, err := s.UpdateCounted(id, end, func(r *Record) *Limit { return lim("c" + r.Number) }); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+	}()
+	select {
+	case <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("deadlock: inserts and counted updates stopped")
+	}
+}
