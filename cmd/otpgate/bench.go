@@ -26,11 +26,15 @@ import (
 
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: otpgate bench api|smpp|voice|get|memory [flags]")
+		return errors.New("usage: otpgate bench api|e2e|ceiling|smpp|voice|get|memory [flags]")
 	}
 	switch args[0] {
 	case "api":
 		return runBenchAPI(args[1:])
+	case "e2e": // the whole path with every leg: bench api --mode e2e
+		return runBenchAPI(append([]string{"--mode", bench.ModeE2E}, args[1:]...))
+	case "ceiling": // the trivial handler alone
+		return runBenchCeiling(args[1:])
 	case "smpp":
 		return runBenchSMPP(args[1:])
 	case "voice":
@@ -40,7 +44,7 @@ func runBench(args []string) error {
 	case "memory":
 		return runBenchMemory(args[1:])
 	}
-	return fmt.Errorf("bench: unknown scenario %q (api, smpp, voice, get, memory)", args[0])
+	return fmt.Errorf("bench: unknown scenario %q (api, e2e, ceiling, smpp, voice, get, memory)", args[0])
 }
 
 // runBenchVoice places N concurrent calls against a SIP simulator this
@@ -340,4 +344,38 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		return fmt.Errorf("bench api: no operation succeeded (first error: %s)", res.FirstErr)
 	}
 	return nil
+}
+
+// runBenchCeiling drives the trivial fasthttp handler alone: what this
+// machine's HTTP stack and load generator can do at all.
+func runBenchCeiling(args []string) error {
+	fs := flag.NewFlagSet("bench ceiling", flag.ContinueOnError)
+	workers := fs.Int("workers", 64, "concurrent closed-loop workers (one connection each)")
+	duration := fs.Duration("duration", 10*time.Second, "measured duration")
+	warmup := fs.Duration("warmup", 2*time.Second, "warm-up")
+	rate := fs.Float64("rate", 0, "open loop: this many requests a second; 0: closed loop")
+	out := fs.String("out", filepath.Join("bench-results", "ceiling.json"), "JSON report path")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	c, err := bench.StartCeiling()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	op, err := bench.APIOp(bench.APIConfig{URL: c.URL(), Key: "x", Mode: bench.ModeCreate, Conns: max(*workers, 256)})
+	if err != nil {
+		return err
+	}
+	res, err := bench.Run(ctx, bench.Options{Name: "ceiling (trivial handler)", Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate}, op)
+	if err != nil {
+		return err
+	}
+	bench.WriteTable(os.Stdout, res)
+	if err := bench.WriteJSON(*out, res); err != nil {
+		return err
+	}
+	return bench.WriteSVG(strings.TrimSuffix(*out, filepath.Ext(*out))+".svg", res)
 }

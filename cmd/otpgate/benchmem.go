@@ -40,6 +40,7 @@ func runBenchMemory(args []string) error {
 	duration := fs.Duration("duration", 20*time.Second, "API load on the filled gateway")
 	workers := fs.Int("workers", 64, "API workers")
 	out := fs.String("out", filepath.Join("bench-results", "memory.json"), "JSON report path")
+	gatewayBin := fs.String("gateway-bin", "", "otpgate binary to run the gateway with (default: this one)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -95,9 +96,11 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
-	self, err := os.Executable()
-	if err != nil {
-		return err
+	self := *gatewayBin
+	if self == "" {
+		if self, err = os.Executable(); err != nil {
+			return err
+		}
 	}
 	cmd := exec.CommandContext(ctx, self, "serve", "--config", cfgPath)
 	cmd.Stderr = os.Stderr
