@@ -172,6 +172,7 @@ func runBenchAPI(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part (gateway included when in-process) to this file")
 	rate := fs.Float64("rate", 0, "open loop: start this many operations a second (latency from the scheduled start); 0: closed loop")
 	atFraction := fs.Float64("then-open-loop-at", 0, "after the closed-loop run, run open loop at this fraction of the rate it reached (0.5: the p99 at half the maximum rate)")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (all allocations since start) to this file at the end")
 	traceFile := fs.String("trace", "", "write an execution trace of one second of the measured part to this file (go tool trace)")
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
 	if err := fs.Parse(args); err != nil {
@@ -330,6 +331,17 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 			return err
 		}
 		results = append(results, half)
+	}
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			f.Close()
+			return err
+		}
+		f.Close()
 	}
 	bench.WriteTable(os.Stdout, results...)
 	if err := bench.WriteJSON(*out, results...); err != nil {
