@@ -106,7 +106,6 @@ type Store interface {
 	Update(id string, fn func(r *store.Record) error) (*store.Record, error)
 	UpdateCounted(id string, fn func(r *store.Record) error, limit func(r *store.Record) *store.Limit) (*store.Record, error)
 	UpdateLazy(id string, fn func(r *store.Record) error) (*store.Record, error)
-	PendingID(tenant, number string) (string, bool, error)
 	MessageOwner(connector, msgID string) (string, bool, error)
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
 	DropDeadline(d store.Due) error
