@@ -2,8 +2,9 @@ package api
 
 import (
 	"math"
-	"sync"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 )
 
 // Rate is a token bucket's refill rate and size.
@@ -12,42 +13,23 @@ type Rate struct {
 	Burst     int     // bucket size; default PerSecond rounded up
 }
 
-// bucket is one tenant's token bucket. Requests per second are held per
-// gateway node, in memory: this limit shapes traffic, it is not an abuse
-// counter that must survive a restart (those live in the engine's store).
-type bucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
+// burst is r's bucket size.
+func (r Rate) burst() float64 {
+	if r.Burst >= 1 {
+		return float64(r.Burst)
+	}
+	return math.Max(1, math.Ceil(r.PerSecond))
 }
 
-func newBucket(r Rate) *bucket {
-	b := float64(r.Burst)
-	if b < 1 {
-		b = math.Max(1, math.Ceil(r.PerSecond))
-	}
-	return &bucket{rate: r.PerSecond, burst: b, tokens: b}
+// newBucket returns one tenant's token bucket, full. Requests per second
+// are held per gateway node, in memory: this limit shapes traffic, it is
+// not an abuse counter that must survive a restart (those live in the
+// engine's store).
+func newBucket(r Rate) *tokenbucket.Bucket {
+	return tokenbucket.New(r.PerSecond, r.burst(), time.Now())
 }
 
-// same reports whether b was made for r.
-func (b *bucket) same(r Rate) bool {
-	n := newBucket(r)
-	return n.rate == b.rate && n.burst == b.burst
-}
-
-// take takes one token, or says how long until one is there.
-func (b *bucket) take(now time.Time) (bool, time.Duration) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.last.IsZero() {
-		b.tokens = math.Min(b.burst, b.tokens+now.Sub(b.last).Seconds()*b.rate)
-	}
-	b.last = now
-	if b.tokens >= 1 {
-		b.tokens--
-		return true, 0
-	}
-	return false, time.Duration((1 - b.tokens) / b.rate * float64(time.Second))
+// sameRate reports whether b was made for r.
+func sameRate(b *tokenbucket.Bucket, r Rate) bool {
+	return b.Rate() == r.PerSecond && b.Burst() == r.burst()
 }

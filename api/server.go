@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"io"
 	"log/slog"
 	"net"
@@ -226,13 +227,13 @@ func HashKey(key string) string {
 type authTable struct {
 	keys    map[uint64][]keyEntry // by the first 8 bytes of the key hash
 	admin   map[uint64][]keyEntry
-	buckets map[string]*bucket
+	buckets map[string]*tokenbucket.Bucket
 }
 
 // SetAuth replaces the tenant keys, admin keys and tenant rates (a config
 // reload). A tenant whose rate is unchanged keeps its bucket.
 func (s *Server) SetAuth(keys map[string]string, adminKeys []string, rates map[string]Rate) error {
-	t := &authTable{keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*bucket{}}
+	t := &authTable{keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*tokenbucket.Bucket{}}
 	for h, tenant := range keys {
 		sum, err := ParseKeyHash(h)
 		if err != nil {
@@ -254,7 +255,7 @@ func (s *Server) SetAuth(keys map[string]string, adminKeys []string, rates map[s
 		if r.PerSecond <= 0 {
 			continue
 		}
-		if old != nil && old.buckets[tenant] != nil && old.buckets[tenant].same(r) {
+		if old != nil && old.buckets[tenant] != nil && sameRate(old.buckets[tenant], r) {
 			t.buckets[tenant] = old.buckets[tenant]
 			continue
 		}
@@ -302,7 +303,7 @@ func (s *Server) auth(h handler) fasthttp.RequestHandler {
 			return
 		}
 		if b := s.auth_.Load().buckets[tenant]; b != nil {
-			if ok, wait := b.take(time.Now()); !ok {
+			if ok, wait := b.Take(time.Now()); !ok {
 				writeLimited(ctx, "tenant_rate_limit", wait, "the tenant's requests per second are used up")
 				return
 			}

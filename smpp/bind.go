@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"errors"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -19,7 +20,7 @@ type bind struct {
 	transmits bool
 	log       *slog.Logger
 	m         *bindMetrics
-	tps       *bucket // Config.BindTPS; nil for none
+	tps       *tokenbucket.Bucket // Config.BindTPS; nil for none
 
 	accepted atomic.Uint64 // submit_sm answered with status 0
 	receipts atomic.Uint64 // receipts received

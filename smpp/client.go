@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -63,7 +64,7 @@ type Client struct {
 	onReceipt func(Receipt)
 	m         *clientMetrics
 	binds     []*bind
-	tps       *bucket // Config.TPS; nil for none
+	tps       *tokenbucket.Bucket // Config.TPS; nil for none
 	text      textOptions
 	ref       atomic.Uint32         // concatenation references
 	sessions  atomic.Uint64         // session ids, for logs

@@ -19,7 +19,7 @@ func TestBucket(t *testing.T) {
 	for _, tt := range tests {
 		b := newBucket(tt.tps)
 		for i := 0; i < tt.burst; i++ {
-			if d := b.reserve(); d != 0 {
+			if d := reserve(b); d != 0 {
 				t.Fatalf("tps %v: reservation %d waits %v, want none within the burst", tt.tps, i+1, d)
 			}
 		}
@@ -27,18 +27,18 @@ func TestBucket(t *testing.T) {
 		// loop itself takes).
 		step := time.Duration(float64(time.Second) / tt.tps)
 		for i := 1; i <= 5; i++ {
-			d := b.reserve()
+			d := reserve(b)
 			want := time.Duration(i) * step
 			if d < want-step/2 || d > want {
 				t.Fatalf("tps %v: reservation %d past the burst waits %v, want about %v", tt.tps, i, d, want)
 			}
 		}
-		b.unreserve()
-		if d := b.reserve(); d < 4*step || d > 5*step {
+		b.Unreserve()
+		if d := reserve(b); d < 4*step || d > 5*step {
 			t.Fatalf("tps %v: after giving one back the next waits %v, want about %v", tt.tps, d, 5*step)
 		}
 	}
-	if newBucket(0) != nil || newBucket(0).reserve() != 0 {
+	if newBucket(0) != nil || reserve(newBucket(0)) != 0 {
 		t.Fatal("TPS 0 must mean no bucket and no wait")
 	}
 }
@@ -56,7 +56,7 @@ func TestWaitTokensCanceled(t *testing.T) {
 	}
 	// The canceled wait gave its token back: the next waits about a second
 	// (since the first reservation), not two.
-	if d := b.reserve(); d > time.Second {
+	if d := reserve(b); d > time.Second {
 		t.Fatalf("next reservation waits %v", d)
 	}
 }

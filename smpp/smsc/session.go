@@ -471,11 +471,13 @@ func (ss *session) submit(p pdu.Body) bool {
 			return true
 		}
 	}
-	if s.tps != nil && !s.tps.take(m.ReceivedAt) {
-		s.n.throttled.Add(1)
-		ss.log.Debug("smsc submit_sm throttled", "seq", h.Seq, "tps", s.cfg.TPS)
-		ss.answer(h.Seq, statusThrottled, "")
-		return true
+	if s.tps != nil {
+		if ok, _ := s.tps.Take(m.ReceivedAt); !ok {
+			s.n.throttled.Add(1)
+			ss.log.Debug("smsc submit_sm throttled", "seq", h.Seq, "tps", s.cfg.TPS)
+			ss.answer(h.Seq, statusThrottled, "")
+			return true
+		}
 	}
 
 	m.ID, m.ReceiptID = s.newID()

@@ -25,6 +25,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"log/slog"
 	"net"
 	"strconv"
@@ -220,7 +221,7 @@ type Server struct {
 	seen    atomic.Uint64 // submit_sm received while bound, for DropEvery
 	sessSeq atomic.Uint64
 	n       counters
-	tps     *bucket // nil without Config.TPS
+	tps     *tokenbucket.Bucket // nil without Config.TPS
 
 	mu       sync.Mutex
 	ln       net.Listener
@@ -312,7 +313,7 @@ func New(cfg Config) (*Server, error) {
 		done:     make(chan struct{}),
 	}
 	if cfg.TPS > 0 {
-		s.tps = newBucket(cfg.TPS, time.Now())
+		s.tps = tokenbucket.New(cfg.TPS, cfg.TPS/10, time.Now()) // a tenth of a second's worth at once
 	}
 	return s, nil
 }
@@ -549,33 +550,4 @@ func (s *Server) Sessions() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sessions)
-}
-
-// bucket is a token bucket: rate tokens a second, holding at most burst.
-type bucket struct {
-	mu     sync.Mutex
-	rate   float64
-	burst  float64
-	tokens float64
-	last   time.Time
-}
-
-func newBucket(rate float64, now time.Time) *bucket {
-	burst := max(1, rate/10)
-	return &bucket{rate: rate, burst: burst, tokens: burst, last: now}
-}
-
-// take takes one token if there is one.
-func (b *bucket) take(now time.Time) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if d := now.Sub(b.last); d > 0 {
-		b.tokens = min(b.burst, b.tokens+d.Seconds()*b.rate)
-		b.last = now
-	}
-	if b.tokens < 1 {
-		return false
-	}
-	b.tokens--
-	return true
 }
