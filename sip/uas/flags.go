@@ -3,6 +3,7 @@ package uas
 import (
 	"flag"
 	"fmt"
+	"github.com/otpgate/otpgate/internal/listflag"
 	"strings"
 )
 
@@ -29,7 +30,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Realm, "realm", c.Realm, "digest realm of the 401 challenge (used when -password is set)")
 	fs.StringVar(&c.Username, "username", c.Username, "digest user name callers must give (any when empty; used when -password is set)")
 	fs.StringVar(&c.Password, "password", c.Password, "when set, every INVITE is challenged with 401 digest auth; wrong credentials get 403")
-	fs.Var((*rulesFlag)(&c.Rules), "rule",
+	fs.Var(&listflag.Value[Rule]{List: &c.Rules, Parse: ParseRule}, "rule",
 		"what a called number gets by prefix, PREFIX=ACTION with ACTION answer, busy (486), no_answer (ring until CANCEL) or fail (503); "+
 			"repeatable, the longest prefix wins, unmatched numbers are answered; e.g. -rule '+1555=busy' -rule '+39=no_answer'")
 	fs.DurationVar(&c.AnswerDelay, "answer-delay", c.AnswerDelay, "ringing time before a call is answered")
@@ -68,26 +69,3 @@ func ParseRule(s string) (Rule, error) {
 
 // String is the rule in ParseRule's form.
 func (r Rule) String() string { return r.Prefix + "=" + r.Action }
-
-// rulesFlag appends every -rule to the list.
-type rulesFlag []Rule
-
-func (f *rulesFlag) String() string {
-	if f == nil {
-		return ""
-	}
-	s := make([]string, len(*f))
-	for i, r := range *f {
-		s[i] = fmt.Sprintf("%q", r.String())
-	}
-	return strings.Join(s, " ")
-}
-
-func (f *rulesFlag) Set(v string) error {
-	r, err := ParseRule(v)
-	if err != nil {
-		return err
-	}
-	*f = append(*f, r)
-	return nil
-}

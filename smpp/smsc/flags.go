@@ -2,8 +2,7 @@ package smsc
 
 import (
 	"flag"
-	"fmt"
-	"strings"
+	"github.com/otpgate/otpgate/internal/listflag"
 	"time"
 )
 
@@ -56,7 +55,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		"close the connection on every Nth submit_sm received, without answering or storing it (0: never)")
 	fs.DurationVar(&c.DropAfter, "drop-after", c.DropAfter, "close every session this long after its bind (0: never)")
 	fs.BoolVar(&c.NoResponse, "no-response", c.NoResponse, "never answer submit_sm (to test response timeouts)")
-	fs.Var((*rulesFlag)(&c.Rules), "rule",
+	fs.Var(&listflag.Value[Rule]{List: &c.Rules, Parse: ParseRule}, "rule",
 		"outcome by destination prefix, PREFIX=ACTION[,ACTION...] with actions status:CODE (reject: 0x0B, 11 or ESME_RINVDSTADR), "+
 			"receipt:DELIVRD|UNDELIV|REJECTD|EXPIRED, noresponse; repeatable, the longest prefix wins; e.g. -rule '+3900=status:0x0B' -rule '+44=receipt:UNDELIV'")
 	fs.StringVar(&c.IDFormat, "id-format", c.IDFormat, "message ids in submit_sm_resp: hex or decimal")
@@ -86,28 +85,5 @@ func (f *receiptDelayFlag) Set(v string) error {
 		d = time.Nanosecond
 	}
 	*f = receiptDelayFlag(d)
-	return nil
-}
-
-// rulesFlag appends every -rule to the list.
-type rulesFlag []Rule
-
-func (f *rulesFlag) String() string {
-	if f == nil {
-		return ""
-	}
-	s := make([]string, len(*f))
-	for i, r := range *f {
-		s[i] = fmt.Sprintf("%q", r.String())
-	}
-	return strings.Join(s, " ")
-}
-
-func (f *rulesFlag) Set(v string) error {
-	r, err := ParseRule(v)
-	if err != nil {
-		return err
-	}
-	*f = append(*f, r)
 	return nil
 }
