@@ -197,19 +197,9 @@ func (s *Store) loadCounters() error {
 // in memory after the commit). The caller holds the keyed lock of
 // counterMark+l.Name.
 func (s *Store) countLocked(b *pebble.Batch, l *Limit) (*counter, error) {
-	from := l.Now.Add(-l.Window).UnixNano()
-	old := s.counters[hashIndex(len(s.keyed), counterMark+l.Name)][l.Name]
-	var times []int64
-	if old != nil {
-		for _, t := range old.times {
-			if t > from {
-				times = append(times, t)
-			}
-		}
-	}
-	if len(times) >= l.Max {
-		oldest := time.Unix(0, times[len(times)-l.Max])
-		return nil, &LimitedError{Name: l.Name, RetryAfter: oldest.Add(l.Window).Sub(l.Now)}
+	old, times, err := s.windowLocked(l)
+	if err != nil {
+		return nil, err
 	}
 	c := &counter{times: append(times, l.Now.UnixNano()), exp: l.Now.Add(l.Window)}
 	v := make([]byte, 0, 8*len(c.times))
@@ -225,6 +215,26 @@ func (s *Store) countLocked(b *pebble.Batch, l *Limit) (*counter, error) {
 	return c, nil
 }
 
+// windowLocked returns l's counter and the events of it still inside the
+// window, or a *LimitedError when the window is full. The caller holds the
+// keyed lock of counterMark+l.Name.
+func (s *Store) windowLocked(l *Limit) (old *counter, times []int64, err error) {
+	from := l.Now.Add(-l.Window).UnixNano()
+	old = s.counters[hashIndex(len(s.keyed), counterMark+l.Name)][l.Name]
+	if old != nil {
+		for _, t := range old.times {
+			if t > from {
+				times = append(times, t)
+			}
+		}
+	}
+	if len(times) >= l.Max {
+		oldest := time.Unix(0, times[len(times)-l.Max])
+		return nil, nil, &LimitedError{Name: l.Name, RetryAfter: oldest.Add(l.Window).Sub(l.Now)}
+	}
+	return old, times, nil
+}
+
 // Allows reports whether l would allow one more event now, and if not,
 // when it will. It counts nothing: for a caller about to undo something
 // (cancel a pending verification) only to be refused by the limit after.
@@ -234,13 +244,9 @@ func (s *Store) Allows(l Limit) (bool, time.Duration) {
 	}
 	defer s.leave()
 	defer s.keyedLock(counterMark + l.Name)()
-	b := s.db.NewBatch()
-	defer b.Close()
-	if _, err := s.countLocked(b, &l); err != nil {
-		var le *LimitedError
-		if errors.As(err, &le) {
-			return false, le.RetryAfter
-		}
+	var le *LimitedError
+	if _, _, err := s.windowLocked(&l); errors.As(err, &le) {
+		return false, le.RetryAfter
 	}
 	return true, 0
 }
