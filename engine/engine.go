@@ -646,8 +646,12 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	// pending policy's question (is one pending?) before it counts: a reuse
 	// sends nothing, so it does not count.
 	var opts store.InsertOptions
-	if w := e.cfg.Limits.NumberSends; w.Max >= 0 {
+	w := e.cfg.Limits.NumberSends
+	if w.Max >= 0 {
 		opts.Limit = &store.Limit{Name: "s\x00" + num.E164, Window: w.Per, Max: w.Max, Now: now}
+	}
+	sendLimited := func(retry time.Duration) error {
+		return &LimitError{Code: "number_send_limit", RetryAfter: retry, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
 	}
 	if idem != nil {
 		ent, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *createdFrom(rec, false)})
@@ -657,8 +661,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 		err = e.st.InsertWith(rec, opts)
 		var le *store.LimitedError
 		if errors.As(err, &le) {
-			w := e.cfg.Limits.NumberSends
-			return nil, &LimitError{Code: "number_send_limit", RetryAfter: le.RetryAfter, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
+			return nil, sendLimited(le.RetryAfter)
 		}
 		var pe *store.PendingExistsError
 		if !errors.As(err, &pe) {
@@ -681,8 +684,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 			// refused by the send limit, the pending one stays
 			if opts.Limit != nil {
 				if ok, retry := e.st.Allows(*opts.Limit); !ok {
-					w := e.cfg.Limits.NumberSends
-					return nil, &LimitError{Code: "number_send_limit", RetryAfter: retry, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
+					return nil, sendLimited(retry)
 				}
 			}
 			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+id); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
