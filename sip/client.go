@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -124,7 +125,7 @@ type Client struct {
 	sipConn    net.PacketConn // the UDP socket of signalling
 
 	slots chan struct{}
-	cps   *rateLimiter
+	cps   *tokenbucket.Bucket // Trunk.CPS, calls spaced 1/CPS apart (no burst); nil for none
 	m     *clientMetrics
 	hist  *latencyHist
 
@@ -193,7 +194,7 @@ func NewClient(t Trunk, log *slog.Logger) (*Client, error) {
 		transport: strings.ToUpper(t.Transport),
 		localIP:   localIP,
 		slots:     make(chan struct{}, t.MaxCalls),
-		cps:       newRateLimiter(t.CPS),
+		cps:       callRate(t.CPS),
 		m:         newClientMetrics(t.Name),
 		hist:      new(latencyHist),
 	}
@@ -385,7 +386,7 @@ func (c *Client) Place(ctx context.Context, call Call) (res Result, err error) {
 	defer cancel(nil)
 	stop := context.AfterFunc(c.ctx, func() { cancel(ErrClosed) })
 	defer stop()
-	if err := c.cps.wait(ctx); err != nil {
+	if err := c.cps.Wait(ctx); err != nil {
 		return res, callError(c.t.Name, "sip_canceled", true, context.Cause(ctx))
 	}
 
@@ -714,42 +715,10 @@ func randRead(b []byte) {
 	}
 }
 
-// rateLimiter spaces calls 1/cps apart (no burst).
-type rateLimiter struct {
-	mu       sync.Mutex
-	interval time.Duration
-	next     time.Time
-}
-
-func newRateLimiter(cps float64) *rateLimiter {
+// callRate spaces calls 1/cps apart with no burst, or is nil for no limit.
+func callRate(cps float64) *tokenbucket.Bucket {
 	if cps <= 0 {
-		return &rateLimiter{}
-	}
-	return &rateLimiter{interval: time.Duration(float64(time.Second) / cps)}
-}
-
-func (r *rateLimiter) wait(ctx context.Context) error {
-	if r.interval == 0 {
 		return nil
 	}
-	r.mu.Lock()
-	now := time.Now()
-	at := r.next
-	if at.Before(now) {
-		at = now
-	}
-	r.next = at.Add(r.interval)
-	r.mu.Unlock()
-	d := time.Until(at)
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return tokenbucket.New(cps, 1, time.Now())
 }

@@ -5,6 +5,7 @@
 package tokenbucket
 
 import (
+	"context"
 	"sync"
 	"time"
 )
@@ -72,4 +73,25 @@ func (b *Bucket) Unreserve() {
 	b.mu.Lock()
 	b.tokens = min(b.burst, b.tokens+1)
 	b.mu.Unlock()
+}
+
+// Wait takes a token, waiting until it is due; when ctx ends first, the
+// token is given back and ctx's error returned. A nil *Bucket never waits.
+func (b *Bucket) Wait(ctx context.Context) error {
+	if b == nil {
+		return nil
+	}
+	d := b.Reserve(time.Now())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		b.Unreserve()
+		return ctx.Err()
+	}
 }

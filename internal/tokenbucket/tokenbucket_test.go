@@ -1,6 +1,8 @@
 package tokenbucket
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -64,5 +66,32 @@ func TestReserveOwesAndUnreserveGivesBack(t *testing.T) {
 	}
 	if ok, _ := b.Take(t0); ok {
 		t.Fatal("give-backs filled past the burst")
+	}
+}
+
+func TestWaitSpacesAndGivesBackWhenCanceled(t *testing.T) {
+	var none *Bucket
+	if err := none.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	b := New(20, 1, time.Now()) // one every 50ms
+	start := time.Now()
+	for range 3 {
+		if err := b.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := time.Since(start); d < 90*time.Millisecond {
+		t.Fatalf("three waits took %v, want at least two spacings of 50ms", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := b.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("canceled wait: %v", err)
+	}
+	// the canceled wait gave its token back: the next is due one spacing
+	// after the last, not two
+	if d := b.Reserve(time.Now()); d > 50*time.Millisecond {
+		t.Fatalf("next reservation waits %v", d)
 	}
 }
