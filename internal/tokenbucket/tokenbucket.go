@@ -1,7 +1,8 @@
 // Package tokenbucket owns the token bucket the gateway uses for every rate
 // cap: tenants' request rates (api), submits per SMSC and per bind (smpp),
-// and the simulator's TPS (smpp/smsc). Each caller chooses its burst; the
-// bucket only keeps the count.
+// calls per second per SIP trunk (sip) and the simulator's TPS
+// (smpp/smsc). Each caller chooses its burst; the bucket only keeps the
+// count.
 package tokenbucket
 
 import (
