@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -110,18 +111,9 @@ func startTestGateway(t *testing.T, yamlText, dataDir string) *gateway {
 
 func waitReady(t *testing.T, base string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
-		time.Sleep(20 * time.Millisecond)
+	if err := waitHTTP(context.Background(), base+"/readyz", 10*time.Second); err != nil {
+		t.Fatalf("%s not ready in 10s: %v", base, err)
 	}
-	t.Fatalf("%s not ready in 10s", base)
 }
 
 type client struct {
