@@ -15,13 +15,21 @@ import (
 )
 
 // The send path. A verification is stored with its first message queued and
-// a dispatch deadline DispatchLease ahead; the id is handed to a worker at
-// once. The worker claims it (in-memory in-flight set), sends, and records
-// the outcome in one Update that also removes the dispatch deadline (sent)
-// or moves it to the next retry (a passing failure). If the process dies
-// before that Update, the deadline comes due and the timer loop sends again:
-// an accepted OTP is never dropped (it may be sent twice after a crash in
-// the window between the far end's acknowledgement and our commit).
+// a dispatch deadline DispatchLease ahead; the id is given to a worker at
+// once. The worker claims it (in-memory in-flight set), durably marks it
+// handed (store.MarkHanded), asks the connector to send, and records the
+// outcome in one Update that also clears the mark and removes the
+// dispatch deadline (sent) or moves it to the next retry (a passing
+// failure). The guarantee after a crash at any point, also kill -9:
+//
+//   - an accepted OTP is never dropped: its record is durable before the
+//     202, with its dispatch deadline;
+//   - a message never handed to a connector (no mark) is sent at once
+//     after the restart (resumeUnhanded);
+//   - a message handed but whose outcome is not durable (the mark is
+//     still there) may have reached the SMSC: it is sent again once,
+//     when its dispatch deadline comes, DispatchLease after it was handed;
+//   - a message whose "submitted" is durable is never sent again.
 
 // enqueue hands id to the send workers; when they are saturated the dispatch
 // deadline picks it up later.
@@ -180,6 +188,13 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)
 		return
 	}
+	if err := e.st.MarkHanded(id); err != nil {
+		// not marked, not sent: the dispatch deadline tries again
+		if ctx.Err() == nil {
+			e.log.Error("send: marking the message handed failed; not sending now", "id", id, "err", err)
+		}
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
 	start := time.Now()
 	out := Outbound{To: r.Number, From: cmp.Or(dec.Sender, r.SenderID), Text: render(r.Template, code), TON: dec.SourceTON, NPI: dec.SourceNPI}
@@ -199,15 +214,16 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		msgID = msgIDs[0]
 	}
 	now := e.now()
-	// Lazy (no fsync wait): the OTP itself is already durable (the create's
-	// synced commit), and the next synced commit of any verification makes
-	// this one durable too. Lost only in a crash of the machine within
-	// that moment, and then the dispatch deadline sends the message again:
-	// a possible duplicate, which at-least-once sending allows anyway,
-	// never a lost code. Waiting here cost a sixth of the create rate.
+	// Lazy (no fsync wait): the next synced commit of any verification
+	// makes it durable, a millisecond or so later. Until then a crash (the
+	// process's or the machine's) loses it with the mark's removal, and the
+	// mark makes the message go again once, after the lease: the one
+	// duplicate the guarantee above allows. Waiting here cost a sixth of
+	// the create rate.
 	_, err = e.st.UpdateLazy(id, func(r *store.Record) error {
+		r.ClearHanded()
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
-			return store.ErrNoChange
+			return nil // the mark goes; the record is as another path left it
 		}
 		m := &r.Messages[mi]
 		m.State, m.Connector, m.MessageID, m.SubmittedAt, m.Error = MsgSubmitted, target.Connector, msgID, now, ""
@@ -253,8 +269,9 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 	var becameFailed, again bool
 	rec, err := e.st.Update(id, func(r *store.Record) error {
 		becameFailed, again = false, false
+		r.ClearHanded()
 		if r.Status != StatusPending || mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
-			return store.ErrNoChange
+			return nil // the mark goes; nothing else changes
 		}
 		m := &r.Messages[mi]
 		m.Error = why

@@ -414,6 +414,11 @@ func (h *harness) step(at string, fields []string, want string) {
 				t.Fatalf("%s: check %s = %s, want %s (%+v)", at, k, got, v, res)
 			}
 		}
+	case "record-left":
+		v, err := h.e.Get(ctx, "acme", h.last)
+		if err != nil || strconv.Itoa(v.AttemptsLeft) != fields[1] {
+			t.Fatalf("%s: the record's attempts_left = %d (%v), want %s", at, v.AttemptsLeft, err, fields[1])
+		}
 	case "advance":
 		d, err := time.ParseDuration(fields[1])
 		if err != nil {

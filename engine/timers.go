@@ -25,6 +25,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		e.wg.Add(1)
 		go e.webhookWorker(ctx)
 	}
+	e.resumeUnhanded()
 	e.timerLoop(ctx)
 	// calls in progress end with the engine (their step's outcome is
 	// recorded as the call ends)
@@ -32,6 +33,37 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.calls.Range(func(_, c any) bool { c.(context.CancelFunc)(); return true })
 	e.wg.Wait()
 	return nil
+}
+
+// resumeUnhanded sends at once the queued messages that were never handed
+// to a connector when the last process stopped (their dispatch deadline,
+// up to DispatchLease ahead, would hold them back for nothing): messages
+// waiting in the send queue at a crash, and those whose send was cut
+// before its mark. Handed ones wait for their deadline (see dispatch.go).
+// Messages whose deadline has come are the timer loop's.
+func (e *Engine) resumeUnhanded() {
+	now := e.now()
+	var ids []string
+	err := e.st.Deadlines(now, now.Add(e.cfg.DispatchLease), deadlineDispatch, func(d store.Due) bool {
+		ids = append(ids, d.ID)
+		return true
+	})
+	if err != nil {
+		e.log.Error("resume: reading dispatch deadlines failed; queued messages wait for their lease", "err", err)
+		return
+	}
+	resumed := 0
+	for _, id := range ids {
+		handed, err := e.st.Handed(id)
+		if err != nil || handed {
+			continue
+		}
+		e.enqueue(id)
+		resumed++
+	}
+	if resumed > 0 {
+		e.log.Info("resume: sending the messages the last run had not handed to a connector", "messages", resumed)
+	}
 }
 
 // timerPoll is the longest the timer loop sleeps: it bounds how late a

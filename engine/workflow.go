@@ -9,6 +9,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/router"
 )
 
@@ -46,6 +47,11 @@ type Voicer interface {
 
 // VoiceCall is one call to place.
 type VoiceCall struct {
+	// ID names the call before it is placed (the SIP Call-ID): it is the
+	// message's id from the moment the call starts, so a receipt-like
+	// lookup (the sandbox's call list) finds the verification while the
+	// phone still rings.
+	ID     string
 	To     string // E.164
 	Code   string // the code to read; never log it
 	Locale string
@@ -93,6 +99,9 @@ func nextWait(r *store.Record) time.Duration {
 	return DefaultNextEventWait
 }
 
+// ErrNoNextStep: POST …/next on a verification whose workflow has no step left.
+var ErrNoNextStep = errors.New("the workflow has no next step")
+
 // Next starts the next workflow step at once.
 func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
 	now := e.now()
@@ -138,16 +147,17 @@ func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Tar
 	key := callKey(id, mi)
 	e.calls.Store(key, cancel)
 	now := e.now()
+	callID := ids.New()
 	_, err := e.st.Update(id, func(r *store.Record) error {
 		if mi != len(r.Messages)-1 || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
 			return errNotStarted
 		}
 		m := &r.Messages[mi]
-		m.State, m.Connector, m.SubmittedAt = MsgCalling, target.Connector, now
+		m.State, m.Connector, m.MessageID, m.SubmittedAt = MsgCalling, target.Connector, callID, now
 		m.Tries++
 		dropDeadlines(r, deadlineDispatch)
 		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(maxCall + time.Minute), Kind: deadlineCall})
-		r.Events = append(r.Events, store.Event{At: now, Type: "call_started", Channel: ChannelVoice, Connector: target.Connector})
+		r.Events = append(r.Events, store.Event{At: now, Type: "call_started", Channel: ChannelVoice, Connector: target.Connector, MessageID: callID})
 		return nil
 	})
 	if err != nil || ctx.Err() != nil {
@@ -164,7 +174,10 @@ func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Tar
 		defer cancel()
 		defer e.calls.Delete(key)
 		callsInProgress.Add(1)
-		res, err := v.Call(ctx, VoiceCall{To: r.Number, Code: code, Locale: r.Locale, Brand: r.SenderID})
+		res, err := v.Call(ctx, VoiceCall{ID: callID, To: r.Number, Code: code, Locale: r.Locale, Brand: r.SenderID})
+		if res.CallID == "" {
+			res.CallID = callID
+		}
 		callsInProgress.Add(-1)
 		e.callEnded(id, mi, target.Connector, res, err, ctx.Err() != nil)
 	}()

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -20,9 +19,9 @@ import (
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
-	"github.com/zaf/g711"
-
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"github.com/otpgate/otpgate/sip/internal/sdp"
+	"github.com/zaf/g711"
 )
 
 // Trunk is one SIP trunk (or outbound proxy) calls are placed on.
@@ -54,7 +53,12 @@ type Trunk struct {
 
 // Call is one call to place.
 type Call struct {
-	To        string // E.164 number called
+	To string // E.164 number called
+	// CallID is the SIP Call-ID to use, so the caller can name the call
+	// before it is placed (the gateway records it as the message id, and a
+	// trunk's logs show the same id); "" for a fresh random one. It must be
+	// unique.
+	CallID    string
 	Audio     []byte // what to play: 8 kHz G.711 µ-law
 	AudioALaw []byte // the same in A-law, used if PCMA is chosen (converted from Audio when nil)
 	// OnRTP, when set, receives every RTP packet that arrives on the call's
@@ -411,7 +415,7 @@ func (c *Client) Place(ctx context.Context, call Call) (res Result, err error) {
 		Addr: c.localIP, Port: rtpConn.LocalAddr().(*net.UDPAddr).Port,
 		Formats: []int{sdp.PCMU, sdp.PCMA},
 	})
-	req := c.newInvite(call.To, offer)
+	req := c.newInvite(call.To, call.CallID, offer)
 	res.CallID = req.CallID().Value()
 	log := c.log.With("call_id", res.CallID)
 
@@ -670,7 +674,7 @@ func answerMedia(body []byte) (pt int, remote netip.AddrPort, err error) {
 	return pt, netip.AddrPortFrom(s.Addr.Unmap(), uint16(s.Port)), nil
 }
 
-func (c *Client) newInvite(to string, body []byte) *sip.Request {
+func (c *Client) newInvite(to, id string, body []byte) *sip.Request {
 	ruri := sip.Uri{Scheme: "sip", User: to, Host: c.domain, Port: c.domainPort, UriParams: sip.NewParams()}
 	if c.t.Transport != "udp" && c.route == nil {
 		ruri.UriParams.Add("transport", c.t.Transport)
@@ -684,7 +688,10 @@ func (c *Client) newInvite(to string, body []byte) *sip.Request {
 	from := &sip.FromHeader{Address: sip.Uri{Scheme: "sip", User: c.t.From, Host: c.domain}, Params: sip.NewParams()}
 	from.Params.Add("tag", sip.GenerateTagN(16))
 	req.AppendHeader(from)
-	callID := sip.CallIDHeader(newCallID())
+	if id == "" {
+		id = newCallID()
+	}
+	callID := sip.CallIDHeader(id)
 	req.AppendHeader(&callID)
 	req.AppendHeader(&sip.ToHeader{Address: sip.Uri{Scheme: "sip", User: to, Host: c.domain}, Params: sip.NewParams()})
 	req.AppendHeader(sip.HeaderClone(&c.contact)) // a copy: sipgo fills in its port per call

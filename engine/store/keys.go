@@ -15,6 +15,7 @@ import (
 //	x/<8-byte BE unix nanos><id>\x00<seq>  → webhook (dead letters, by time)
 //	k/<name>                              → value with an expiry (idempotency keys, limit counters)
 //	t/<8-byte BE unix nanos><name>         → nil  (expiry index of k/ keys)
+//	h/<id>                                → nil  (handed mark, see handed.go)
 const (
 	pfxRecord   = "v/"
 	pfxPending  = "p/"

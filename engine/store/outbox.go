@@ -27,7 +27,7 @@ type Hook struct {
 	CreatedAt time.Time       `json:"created_at"`
 	Attempts  int             `json:"attempts"`
 	LastError string          `json:"last_error,omitempty"`
-	DeadAt    time.Time       `json:"dead_at,omitempty"`
+	DeadAt    time.Time       `json:"dead_at,omitzero"`
 	ID        string          `json:"verification_id"`
 }
 
@@ -200,16 +200,28 @@ func (s *Store) Purge(id string) error {
 			_ = b.Delete(pendingKey(r.Tenant, r.Number), nil)
 		}
 	}
+	// Every connector id the record ever had: its messages' and, for ids a
+	// message had before a failover replaced them (a failed call's), its
+	// events'.
+	dropMessage := func(connector, mid string) {
+		if v, ok, _ := s.get(messageKey(connector, mid)); ok && bytes.Equal(v, []byte(id)) {
+			_ = b.Delete(messageKey(connector, mid), nil)
+		}
+	}
 	for _, m := range r.Messages {
 		for _, mid := range m.IDs() {
-			if v, ok, _ := s.get(messageKey(m.Connector, mid)); ok && bytes.Equal(v, []byte(id)) {
-				_ = b.Delete(messageKey(m.Connector, mid), nil)
-			}
+			dropMessage(m.Connector, mid)
+		}
+	}
+	for _, e := range r.Events {
+		if e.MessageID != "" && e.Connector != "" {
+			dropMessage(e.Connector, e.MessageID)
 		}
 	}
 	for _, d := range r.Deadlines {
 		_ = b.Delete(deadlineKey(d.At, id, d.Kind), nil)
 	}
+	_ = b.Delete(handedKey(id), nil)
 	// The outbox items left are HookHead..HookSeq-1 (delivered and dead
 	// ones were deleted as they went): point deletes, not a range
 	// tombstone per record, which would pile up for reads to step over.

@@ -46,8 +46,10 @@ type Record struct {
 	HookHead uint32 `json:"hook_head,omitempty"`
 
 	// ops are outbox changes made by this update, written by the store in
-	// the same batch as the record. Never stored.
-	ops []hookOp
+	// the same batch as the record; clearHanded removes the handed mark
+	// (handed.go) in that batch. Never stored.
+	ops         []hookOp
+	clearHanded bool
 }
 
 // clone returns a deep copy: Update hands fn a copy and keeps the original
@@ -66,6 +68,7 @@ func (r *Record) clone() *Record {
 	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
 	c.ops = nil
+	c.clearHanded = false
 	return &c
 }
 
@@ -89,8 +92,8 @@ type Message struct {
 	Tries       int       `json:"tries,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	QueuedAt    time.Time `json:"queued_at"`
-	SubmittedAt time.Time `json:"submitted_at,omitempty"`
-	DoneAt      time.Time `json:"done_at,omitempty"`
+	SubmittedAt time.Time `json:"submitted_at,omitzero"`
+	DoneAt      time.Time `json:"done_at,omitzero"`
 }
 
 // Part is one SMS of a concatenated message.

@@ -80,7 +80,7 @@ type delayedResp struct {
 	order  uint64 // tie-break: equal due times leave in arrival order
 	seq    uint32
 	status pdu.Status
-	id     string
+	msg    Message // the accepted message (its ID answers); zero for a refusal
 }
 
 func newSession(s *Server, id uint64, conn net.Conn) *session {
@@ -408,7 +408,7 @@ func (ss *session) submit(p pdu.Body) bool {
 	reject := func(status pdu.Status, why string) {
 		s.n.rejected.Add(1)
 		ss.log.Info("smsc submit_sm rejected", "seq", h.Seq, "status", smpp.StatusName(status), "reason", why)
-		ss.answer(h.Seq, status, "")
+		ss.answer(h.Seq, status, Message{})
 	}
 	if kind != pdu.BindTransmitterID && kind != pdu.BindTransceiverID {
 		reject(smpp.StatusInvBndSts, "session not bound as transmitter or transceiver")
@@ -475,7 +475,7 @@ func (ss *session) submit(p pdu.Body) bool {
 		if ok, _ := s.tps.Take(m.ReceivedAt); !ok {
 			s.n.throttled.Add(1)
 			ss.log.Debug("smsc submit_sm throttled", "seq", h.Seq, "tps", s.cfg.TPS)
-			ss.answer(h.Seq, statusThrottled, "")
+			ss.answer(h.Seq, statusThrottled, Message{})
 			return true
 		}
 	}
@@ -508,16 +508,16 @@ func (ss *session) submit(p pdu.Body) bool {
 	}
 	ss.log.Debug("smsc submit_sm accepted", "seq", h.Seq, "message_id", m.ID, "to", smpp.MaskNumber(m.To),
 		"encoding", enc, "octets", len(body), "part", m.Part, "parts", m.Parts)
-	ss.answer(h.Seq, 0, m.ID)
+	ss.answer(h.Seq, 0, m)
 	s.scheduleReceipt(ss, systemID, m, s.outcome(rule, m), srcTON, srcNPI, smpp.FieldByte(p, pdufield.RegisteredDelivery))
 	return true
 }
 
 // answer sends a submit_sm_resp now or, with a submit delay, when it is due,
 // and frees the window slot once it is written.
-func (ss *session) answer(seq uint32, status pdu.Status, id string) {
+func (ss *session) answer(seq uint32, status pdu.Status, m Message) {
 	if ss.delayed == nil {
-		ss.writeSubmitResp(seq, status, id, false)
+		ss.writeSubmitResp(seq, status, m, false)
 		ss.release()
 		return
 	}
@@ -527,18 +527,26 @@ func (ss *session) answer(seq uint32, status pdu.Status, id string) {
 		d += time.Duration(rand.Int64N(int64(j)))
 	}
 	select {
-	case ss.delayed <- delayedResp{due: time.Now().Add(d), seq: seq, status: status, id: id}:
+	case ss.delayed <- delayedResp{due: time.Now().Add(d), seq: seq, status: status, msg: m}:
 	case <-ss.done:
 		ss.release()
 	}
 }
 
-func (ss *session) writeSubmitResp(seq uint32, status pdu.Status, id string, flush bool) {
+func (ss *session) writeSubmitResp(seq uint32, status pdu.Status, m Message, flush bool) {
 	resp := pdu.NewSubmitSMResp()
 	if status == 0 {
-		_ = resp.Fields().Set(pdufield.MessageID, id)
+		_ = resp.Fields().Set(pdufield.MessageID, m.ID)
 	}
-	ss.send(resp, seq, status, flush)
+	hook := ss.srv.cfg.OnSubmitAnswered
+	if status != 0 || hook == nil {
+		ss.send(resp, seq, status, flush)
+		return
+	}
+	// the hook's moment is exact: the answer is on the socket
+	if ss.send(resp, seq, status, true) {
+		hook(m)
+	}
 }
 
 // respHeap orders delayed responses by due time.
@@ -573,7 +581,7 @@ func (ss *session) respondLater() {
 		wrote := false
 		for len(h) > 0 && !h[0].due.After(now) {
 			d := heap.Pop(&h).(delayedResp)
-			ss.writeSubmitResp(d.seq, d.status, d.id, false)
+			ss.writeSubmitResp(d.seq, d.status, d.msg, false)
 			ss.release()
 			wrote = true
 		}

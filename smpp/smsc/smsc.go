@@ -132,6 +132,13 @@ type Config struct {
 	// (Otpgate does) shows here how long that took. On the session's
 	// reader goroutine: it must be cheap and must not block.
 	OnReceiptAcked func(m Message, sent, acked time.Time)
+	// OnSubmitAnswered, when set, is called with the message of each
+	// accepted submit_sm right after its submit_sm_resp has been written to
+	// the socket (written at once rather than with the reader's next
+	// flush). Tests use it to act at that exact moment, such as killing the
+	// client between the SMSC's acknowledgement and the client's record
+	// of it. On the session's goroutine: it must not block for long.
+	OnSubmitAnswered func(Message)
 	// Log receives the simulator's logs. Default: discarded. Message text is
 	// never logged.
 	Log *slog.Logger

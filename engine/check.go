@@ -1,0 +1,125 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/otpgate/otpgate/engine/store"
+)
+
+// Checking a code: compared with the keyed hash under the record's shard
+// lock (attempts cannot be raced), counted against the number's check
+// limit in the same commit, and answered the same way in the record.
+
+// CheckResult is the answer to a check.
+type CheckResult struct {
+	ID           string
+	Status       string
+	Verified     bool
+	AttemptsLeft int
+	// Reason when not verified: wrong_code, max_attempts, expired, canceled,
+	// already_verified, failed.
+	Reason string
+}
+
+// Check compares code with the verification's code. Serialized per
+// verification by the store, so concurrent checks never exceed MaxAttempts.
+func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResult, error) {
+	var res CheckResult
+	code = normalizeCode(code)
+	now := e.now()
+	var became string
+	// A check of a pending verification counts against the number's check
+	// limit in the same commit, and is refused before the code is compared
+	// when the limit is full; one of an ended verification (answered from
+	// the record, nothing changes) does not count.
+	w := e.cfg.Limits.NumberChecks
+	limit := func(r *store.Record) *store.Limit {
+		if w.Max < 0 || r.Status != StatusPending {
+			return nil
+		}
+		return &store.Limit{Name: "c\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
+	}
+	rec, err := e.st.UpdateCounted(id, func(r *store.Record) error {
+		became = ""
+		if r.Tenant != tenant {
+			return ErrNotFound
+		}
+		res = CheckResult{ID: r.ID, Status: r.Status}
+		switch r.Status {
+		case StatusPending:
+		case StatusVerified:
+			// A client that retries a successful check (its answer was
+			// lost to a timeout) gets the same yes for the same code
+			// within retryWindow; later, or with another code, a no: a
+			// code seen afterwards is never a fresh verification.
+			res.Reason = "already_verified"
+			if at, ok := endedAt(r); ok && now.Sub(at) <= retryWindow && len(code) <= MaxCodeLength*2 && e.sec.matches(r.ID, code, r.CodeHash) {
+				res.Verified = true
+			}
+			return store.ErrNoChange
+		case StatusFailed:
+			res.Reason = "max_attempts"
+			if r.Attempts < r.MaxAttempts {
+				res.Reason = "failed"
+			}
+			return store.ErrNoChange
+		default:
+			res.Reason = r.Status
+			return store.ErrNoChange
+		}
+		if !now.Before(r.ExpiresAt) {
+			e.end(r, StatusExpired, now, "ttl passed")
+			res.Status, res.Reason, became = StatusExpired, "expired", StatusExpired
+			return nil
+		}
+		if len(code) <= MaxCodeLength*2 && e.sec.matches(r.ID, code, r.CodeHash) {
+			e.end(r, StatusVerified, now, "")
+			// attempts_left is what a further check would have: none, as
+			// the record says once the verification has ended
+			res.Status, res.Verified, became = StatusVerified, true, StatusVerified
+			return nil
+		}
+		r.Attempts++
+		r.UpdatedAt = now
+		r.Events = append(r.Events, store.Event{At: now, Type: "check_failed", Detail: fmt.Sprintf("attempt %d of %d", r.Attempts, r.MaxAttempts)})
+		res.Reason = "wrong_code"
+		if r.Attempts >= r.MaxAttempts {
+			e.end(r, StatusFailed, now, "max attempts reached")
+			res.Status, res.Reason, became = StatusFailed, "max_attempts", StatusFailed
+		}
+		res.AttemptsLeft = r.MaxAttempts - r.Attempts
+		return nil
+	}, limit)
+	var le *store.LimitedError
+	switch {
+	case errors.As(err, &le):
+		return CheckResult{}, &LimitError{Code: "number_check_limit", RetryAfter: le.RetryAfter, Detail: fmt.Sprintf("at most %d checks for this number in %s", w.Max, w.Per)}
+	case errors.Is(err, store.ErrNotFound) || errors.Is(err, ErrNotFound):
+		return CheckResult{}, ErrNotFound
+	case err != nil:
+		return CheckResult{}, err
+	}
+	checksTotal(res)
+	if became != "" {
+		countVerification(became, rec)
+	}
+	return res, nil
+}
+
+// retryWindow is how long after a successful check the same code still
+// answers verified: true (with reason already_verified), for a client that
+// retries a check whose answer it lost.
+const retryWindow = time.Minute
+
+// endedAt is when r left pending (its last event of its status).
+func endedAt(r *store.Record) (time.Time, bool) {
+	for i := len(r.Events) - 1; i >= 0; i-- {
+		if r.Events[i].Type == r.Status {
+			return r.Events[i].At, true
+		}
+	}
+	return time.Time{}, false
+}

@@ -1,0 +1,428 @@
+package engine
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/ids"
+	"github.com/otpgate/otpgate/internal/phone"
+	"github.com/otpgate/otpgate/router"
+)
+
+// Creating a verification: the request checked into a plan, the code made
+// and kept (hashed and sealed) in a new record, the record stored with the
+// pending policy, the send limit and the idempotency key in one commit,
+// and its first message queued.
+
+// CreateRequest is a request for a new verification. Zero values take the
+// tenant's defaults.
+type CreateRequest struct {
+	Tenant      string
+	Number      string
+	Country     string
+	Channel     string
+	Workflow    []string
+	Brand       string
+	SenderID    string
+	Locale      string
+	CodeLength  int
+	CodeType    string
+	TTL         time.Duration
+	MaxAttempts int
+	Template    string
+	CallbackURL string
+	// IdempotencyKey and BodyHash (a hash of the request as the client
+	// sent it) make a retried request safe; see Create.
+	IdempotencyKey string
+	BodyHash       []byte
+	// NextEventWait: time without a successful check before the next
+	// workflow step starts (10s..1h; default 5m). Stored now; used once a
+	// workflow has more than one step.
+	NextEventWait time.Duration
+}
+
+func (e *Engine) tenant(id string) (*Tenant, error) {
+	t, ok := (*e.tenants.Load())[id]
+	if !ok {
+		return nil, fmt.Errorf("engine: unknown tenant %q", id)
+	}
+	return t, nil
+}
+
+// Created is the answer to a create: what the API returns with its 202.
+type Created struct {
+	ID          string    `json:"id"`
+	Status      string    `json:"status"`
+	Number      string    `json:"number"`
+	Country     string    `json:"country"`
+	Workflow    []string  `json:"workflow"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	MaxAttempts int       `json:"max_attempts"`
+	// Reused: a pending verification of the number was returned (policy reuse).
+	Reused bool `json:"reused,omitempty"`
+	// Replayed: the answer to an earlier request with the same idempotency
+	// key (not stored).
+	Replayed bool `json:"-"`
+}
+
+func createdFrom(r *store.Record, reused bool) *Created {
+	return &Created{ID: r.ID, Status: r.Status, Number: r.Number, Country: r.Country, Workflow: r.Workflow,
+		ExpiresAt: r.ExpiresAt, MaxAttempts: r.MaxAttempts, Reused: reused}
+}
+
+// IdempotencyTTL is how long an idempotency key is remembered.
+const IdempotencyTTL = 24 * time.Hour
+
+// IdempotencyError: the key was used before with another request body.
+type IdempotencyError struct{ Key string }
+
+func (e *IdempotencyError) Error() string {
+	return fmt.Sprintf("idempotency key %q was used with another request", e.Key)
+}
+
+type idemEntry struct {
+	Hash    []byte  `json:"hash"`
+	Created Created `json:"created"`
+}
+
+// Create validates req, makes the code, durably stores the verification
+// and queues its first message; it never returns the code. With a pending
+// verification for the same number the tenant's policy decides: the pending
+// one is returned (Reused), a *ConcurrentError, or the old one is canceled.
+// With req.IdempotencyKey, a repeat of a request (same key and body hash)
+// within IdempotencyTTL returns the first answer and sends nothing, also
+// after a restart; the same key with another body is an *IdempotencyError.
+func (e *Engine) Create(ctx context.Context, req CreateRequest) (*Created, error) {
+	t, err := e.tenant(req.Tenant)
+	if err != nil {
+		return nil, err
+	}
+	if req.IdempotencyKey == "" {
+		return e.create(ctx, req, t, nil)
+	}
+	if len(req.IdempotencyKey) > 255 {
+		return nil, fieldErr("Idempotency-Key", "longer than 255 bytes")
+	}
+	name := "i\x00" + t.ID + "\x00" + req.IdempotencyKey
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	mu := &e.idemMu[h.Sum32()%uint32(len(e.idemMu))]
+	mu.Lock()
+	defer mu.Unlock()
+	now := e.now()
+	if raw, ok, err := e.st.GetKeyed(name, now); err != nil {
+		return nil, err
+	} else if ok {
+		var ent idemEntry
+		if err := json.Unmarshal(raw, &ent); err != nil {
+			return nil, fmt.Errorf("engine: idempotency entry: %w", err)
+		}
+		if !bytes.Equal(ent.Hash, req.BodyHash) {
+			return nil, &IdempotencyError{Key: req.IdempotencyKey}
+		}
+		c := ent.Created
+		c.Replayed = true
+		return &c, nil
+	}
+	k := &store.Keyed{Name: name, Expires: now.Add(IdempotencyTTL)}
+	c, err := e.create(ctx, req, t, k)
+	if err != nil {
+		return nil, err
+	}
+	if c.Reused { // nothing was inserted: remember the answer on its own
+		v, _ := json.Marshal(idemEntry{Hash: req.BodyHash, Created: *c})
+		if err := e.st.PutKeyed(store.Keyed{Name: name, Value: v, Expires: now.Add(IdempotencyTTL)}); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// create validates req, makes the code, durably stores the verification
+// and queues its first message. It returns the stored record (never the
+// code). With a pending verification for the same number the tenant's
+// policy decides: the pending one is returned (reused=true), a
+// *ConcurrentError, or the old one is canceled.
+func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem *store.Keyed) (*Created, error) {
+	p, err := e.plan(req, t)
+	if err != nil {
+		return nil, err
+	}
+	if err := e.gate.admit(ctx, e.cfg.AdmitWait); err != nil {
+		return nil, err
+	}
+	admitted := true // our place in the send backlog, until the send is queued
+	defer func() {
+		if admitted {
+			e.gate.done()
+		}
+	}()
+	rec, err := e.newRecord(p, t)
+	if err != nil {
+		return nil, err
+	}
+	c, err := e.insert(rec, p, cmp.Or(t.PendingPolicy, PolicyReuse), req.BodyHash, idem)
+	if err != nil || c.Reused {
+		return c, err
+	}
+	countVerification("created", rec)
+	admitted = false
+	e.enqueueAdmitted(rec.ID)
+	return c, nil
+}
+
+// plan is a create request checked against the tenant's defaults: every
+// value the record will hold, found before anything is stored or sent.
+type plan struct {
+	num         phone.Number
+	workflow    []string
+	codeLen     int
+	codeType    string
+	ttl         time.Duration
+	nextWait    time.Duration // 0: the tenant's, else the default
+	callback    string
+	maxAttempts int
+	sender      string
+	locale      string
+	text        string // the template with brand and validity filled in, {code} left
+}
+
+// plan checks req field by field, each default taken from the tenant and
+// then the engine, and refuses what cannot be sent (no route, a text too
+// long for the connector) with the field to blame.
+func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
+	var p plan
+	num, err := e.phone.Parse(req.Number, req.Country)
+	if err != nil {
+		var pe *phone.Error
+		if errors.As(err, &pe) {
+			return p, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
+		}
+		return p, err
+	}
+	p.num = num
+	if p.workflow, err = e.workflow(req, t); err != nil {
+		return p, err
+	}
+	p.codeLen = cmp.Or(req.CodeLength, t.CodeLength, 6)
+	if p.codeLen < MinCodeLength || p.codeLen > MaxCodeLength {
+		return p, fieldErr("code_length", "%d is outside %d..%d", p.codeLen, MinCodeLength, MaxCodeLength)
+	}
+	p.codeType = cmp.Or(req.CodeType, t.CodeType, CodeNumeric)
+	if _, ok := alphabet(p.codeType); !ok {
+		return p, fieldErr("code_type", "%q is not one of numeric, alpha, alphanumeric", p.codeType)
+	}
+	p.ttl = cmp.Or(req.TTL, t.TTL, 10*time.Minute)
+	if p.ttl < 30*time.Second || p.ttl > 24*time.Hour {
+		return p, fieldErr("ttl", "%d seconds is outside 30..86400", int(p.ttl.Seconds()))
+	}
+	if req.NextEventWait != 0 && (req.NextEventWait < 10*time.Second || req.NextEventWait > time.Hour) {
+		return p, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
+	}
+	p.nextWait = cmp.Or(req.NextEventWait, t.NextEventWait)
+	p.callback = cmp.Or(req.CallbackURL, t.CallbackURL)
+	if req.CallbackURL != "" {
+		if err := checkCallbackURL(req.CallbackURL, e.cfg.Webhooks); err != nil {
+			return p, fieldErr("callback_url", "%v", err)
+		}
+		if t.WebhookSecret == "" {
+			return p, fieldErr("callback_url", "the tenant has no webhook_secret to sign webhooks with")
+		}
+	}
+	p.maxAttempts = cmp.Or(req.MaxAttempts, t.MaxAttempts, 5)
+	if p.maxAttempts < 1 || p.maxAttempts > 10 {
+		return p, fieldErr("max_attempts", "%d is outside 1..10", p.maxAttempts)
+	}
+	brand := cmp.Or(req.Brand, t.Brand, t.ID)
+	if len(brand) > 32 {
+		return p, fieldErr("brand", "longer than 32 bytes")
+	}
+	p.sender = cmp.Or(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
+	if err := checkSenderID(p.sender); err != nil {
+		return p, fieldErr("sender_id", "%v", err)
+	}
+	p.locale = cmp.Or(req.Locale, countryLocale[num.Country], t.Locale, "en")
+	if len(p.locale) > 16 {
+		return p, fieldErr("locale", "longer than 16 bytes")
+	}
+	text, err := e.template(t, req.Template, p.locale)
+	if err != nil {
+		return p, err
+	}
+	p.text = fill(text, brand, int((p.ttl+time.Minute-1)/time.Minute))
+	if e.cfg.CheckText != nil {
+		if err := e.cfg.CheckText(render(p.text, strings.Repeat("0", p.codeLen))); err != nil {
+			return p, fieldErr("template", "%v", err)
+		}
+	}
+	first := p.workflow[0]
+	if _, ok := e.cfg.Router.Route(router.Request{Number: num.E164, Country: num.Country, Sender: p.sender, Tenant: t.ID, Channel: first}, nil); !ok {
+		return p, &FieldError{Field: "number", Code: "no_route", Detail: fmt.Sprintf("no %s route for %s", first, num.E164)}
+	}
+	return p, nil
+}
+
+// workflow is the request's steps (channel, or workflow), else the
+// tenant's, else SMS alone; each a channel this gateway can send on.
+func (e *Engine) workflow(req CreateRequest, t *Tenant) ([]string, error) {
+	wf := t.Workflow
+	if len(wf) == 0 {
+		wf = []string{ChannelSMS}
+	}
+	field := "workflow"
+	switch {
+	case req.Channel != "" && len(req.Workflow) > 0:
+		return nil, fieldErr("channel", "give channel or workflow, not both")
+	case req.Channel != "":
+		wf, field = []string{req.Channel}, "channel"
+	case len(req.Workflow) > 0:
+		wf = req.Workflow
+	}
+	if len(wf) > 5 {
+		return nil, fieldErr("workflow", "at most 5 steps")
+	}
+	for _, ch := range wf {
+		if ch != ChannelSMS && ch != ChannelVoice {
+			return nil, fieldErr(field, "%q is not a channel (sms, voice)", ch)
+		}
+		if !e.cfg.Channels[ch] {
+			return nil, &FieldError{Field: field, Code: "channel_unavailable", Detail: fmt.Sprintf("channel %q is not available on this gateway", ch)}
+		}
+	}
+	return wf, nil
+}
+
+// newRecord makes the code and the record that keeps it (hashed and
+// sealed, never in clear), with its first message queued and its timers.
+func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
+	code, err := generateCode(p.codeLen, p.codeType)
+	if err != nil {
+		return nil, err
+	}
+	now := e.now()
+	id := ids.New()
+	first := p.workflow[0]
+	rec := &store.Record{
+		ID: id, Tenant: t.ID, Number: p.num.E164, Country: p.num.Country,
+		Status: StatusPending, Workflow: p.workflow, MaxAttempts: p.maxAttempts,
+		CodeLength: p.codeLen, CodeType: p.codeType,
+		CodeHash: e.sec.hash(id, code), CodeSealed: e.sec.seal(id, code),
+		Template: p.text, SenderID: p.sender, Locale: p.locale, CallbackURL: p.callback,
+		NextEventWait: p.nextWait,
+		CreatedAt:     now, ExpiresAt: now.Add(p.ttl), UpdatedAt: now,
+		Messages: []store.Message{{Channel: first, State: MsgQueued, QueuedAt: now}},
+		Events:   []store.Event{{At: now, Type: "created", Channel: first}},
+		Deadlines: []store.Deadline{
+			{At: now.Add(p.ttl), Kind: deadlineExpire},
+			{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch},
+		},
+	}
+	if len(p.workflow) > 1 {
+		rec.Deadlines = append(rec.Deadlines, store.Deadline{At: now.Add(nextWait(rec)), Kind: deadlineNext})
+	}
+	return rec, nil
+}
+
+// insert stores rec in one commit that also counts the send against the
+// number's limit and keeps the idempotency key. The store answers the
+// pending policy's question (is one pending?) before it counts: a reuse
+// sends nothing, so it does not count. With a pending verification the
+// policy decides: reuse returns it (Reused), reject is a *ConcurrentError,
+// replace cancels it and inserts again.
+func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byte, idem *store.Keyed) (*Created, error) {
+	var opts store.InsertOptions
+	w := e.cfg.Limits.NumberSends
+	if w.Max >= 0 {
+		opts.Limit = &store.Limit{Name: "s\x00" + rec.Number, Window: w.Per, Max: w.Max, Now: rec.CreatedAt}
+	}
+	sendLimited := func(retry time.Duration) error {
+		return &LimitError{Code: "number_send_limit", RetryAfter: retry, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
+	}
+	if idem != nil {
+		ent, _ := json.Marshal(idemEntry{Hash: bodyHash, Created: *createdFrom(rec, false)})
+		opts.Keyed = []store.Keyed{{Name: idem.Name, Value: ent, Expires: idem.Expires}}
+	}
+	for try := 0; ; try++ {
+		err := e.st.InsertWith(rec, opts)
+		var le *store.LimitedError
+		if errors.As(err, &le) {
+			return nil, sendLimited(le.RetryAfter)
+		}
+		var pe *store.PendingExistsError
+		if !errors.As(err, &pe) {
+			if err != nil {
+				return nil, err
+			}
+			return createdFrom(rec, false), nil
+		}
+		if try > 3 {
+			return nil, fmt.Errorf("engine: pending verification %s keeps coming back", pe.ID)
+		}
+		// One whose ttl has passed but whose timer has not run yet is
+		// expired now rather than reused or blocking.
+		if expired, xerr := e.expireIfDue(pe.ID); xerr != nil {
+			return nil, xerr
+		} else if expired {
+			continue
+		}
+		switch policy {
+		case PolicyReject:
+			return nil, &ConcurrentError{ID: pe.ID}
+		case PolicyReplace:
+			// refused by the send limit, the pending one stays
+			if opts.Limit != nil {
+				if ok, retry := e.st.Allows(*opts.Limit); !ok {
+					return nil, sendLimited(retry)
+				}
+			}
+			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+rec.ID); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
+				return nil, cerr
+			}
+		default: // reuse
+			old, gerr := e.st.Get(pe.ID)
+			if errors.Is(gerr, store.ErrNotFound) {
+				continue
+			}
+			if gerr != nil {
+				return nil, gerr
+			}
+			return createdFrom(old, true), nil
+		}
+	}
+}
+
+// maxTemplateBytes bounds a template text given in a request.
+const maxTemplateBytes = 2048
+
+func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
+	sets := []Templates{t.Templates, e.cfg.Templates, BuiltinTemplates}
+	if strings.Contains(name, "{") {
+		// A bound on the bytes before the real one, the parts the text
+		// takes (Config.CheckText: at most 10 SMS, 1,530 GSM 03.38
+		// characters or 670 UCS-2 ones). 2,048 bytes hold any text of 10
+		// parts but the longest UCS-2 ones written in 3-byte UTF-8.
+		if len(name) > maxTemplateBytes {
+			return "", fieldErr("template", "text longer than %d bytes", maxTemplateBytes)
+		}
+		if err := checkTemplateText(name); err != nil {
+			return "", fieldErr("template", "%v", err)
+		}
+		return name, nil
+	}
+	if name == "" {
+		name = cmp.Or(t.Template, DefaultTemplateName)
+	}
+	text, ok := pick(sets, name, locale)
+	if !ok {
+		return "", fieldErr("template", "no template named %q (give a configured name or a text containing {code})", name)
+	}
+	return text, nil
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/otpgate/otpgate/engine/store"
+)
+
+// Ending a verification (verified, failed, expired, canceled) and reading
+// it: the code wiped, pending timers dropped, the purge scheduled.
+
+// deadlinePurge removes an ended verification after the retention.
+const deadlinePurge = "purge"
+
+// end moves r out of pending (inside an Update function): it wipes the
+// sealed code, drops the pending timers (webhooks stay scheduled), schedules
+// the purge after the retention, and queues the status webhook.
+func (e *Engine) end(r *store.Record, status string, now time.Time, detail string) {
+	r.Status = status
+	r.CodeSealed = nil
+	r.Deadlines = slices.DeleteFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind != deadlineWebhook })
+	r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Retention), Kind: deadlinePurge})
+	r.UpdatedAt = now
+	r.Events = append(r.Events, store.Event{At: now, Type: status, Detail: detail})
+	e.notify(r, "verification."+status, now, nil, detail)
+	e.hangup(r.ID) // a call still ringing or playing ends with the verification
+}
+
+// Get returns the verification of tenant.
+func (e *Engine) Get(ctx context.Context, tenant, id string) (*View, error) {
+	r, err := e.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Tenant != tenant) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.view(r), nil
+}
+
+// Cancel ends a pending verification of tenant.
+func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*View, error) {
+	r, err := e.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Tenant != tenant) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if expired, err := e.expireIfDue(id); err != nil {
+		return nil, err
+	} else if expired {
+		return nil, ErrNotPending
+	}
+	return e.finish(id, StatusCanceled, "canceled by tenant")
+}
+
+// expireIfDue expires a pending verification whose ttl has passed (the
+// timer may lag under load) and reports whether it did or it had already
+// ended.
+func (e *Engine) expireIfDue(id string) (bool, error) {
+	now := e.now()
+	ended := false
+	rec, err := e.st.Update(id, func(r *store.Record) error {
+		ended = r.Status != StatusPending
+		if ended || now.Before(r.ExpiresAt) {
+			return store.ErrNoChange
+		}
+		e.end(r, StatusExpired, now, "ttl passed")
+		ended = true
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if ended && rec.Status == StatusExpired && rec.UpdatedAt.Equal(now) {
+		countVerification(StatusExpired, rec)
+	}
+	return ended, nil
+}
+
+// finish ends a pending verification with status.
+func (e *Engine) finish(id, status, detail string) (*View, error) {
+	now := e.now()
+	rec, err := e.st.Update(id, func(r *store.Record) error {
+		if r.Status != StatusPending {
+			return ErrNotPending
+		}
+		e.end(r, status, now, detail)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	countVerification(status, rec)
+	return e.view(rec), nil
+}
