@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"io"
 	"log/slog"
 	"net"
@@ -29,6 +28,7 @@ import (
 	"github.com/fasthttp/router"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/internal/ids"
+	"github.com/otpgate/otpgate/internal/tokenbucket"
 	"github.com/valyala/fasthttp"
 )
 
@@ -42,16 +42,18 @@ type Verifier interface {
 	DeadLetters(tenant string, limit int) ([]engine.DeadLetter, error)
 }
 
-// Inbox lists what a sandbox simulator received for a number, newest first.
+// Inbox lists what a sandbox simulator received for a number, newest
+// first: only the messages of tenant's own verifications (they hold codes).
 type Inbox interface {
-	Messages(number string) []SandboxMessage
+	Messages(tenant, number string) []SandboxMessage
 }
 
 // CallInbox lists the calls the sandbox SIP simulator answered, newest
-// first, and serves each call's recording as a WAV file.
+// first, and serves each call's recording as a WAV file: only the calls of
+// tenant's own verifications (a recording speaks the code).
 type CallInbox interface {
-	Calls(number string) []SandboxCall
-	CallAudio(callID string) (wav []byte, ok bool)
+	Calls(tenant, number string) []SandboxCall
+	CallAudio(tenant, callID string) (wav []byte, ok bool)
 }
 
 // SandboxCall is one call the sandbox SIP simulator took.
@@ -62,8 +64,8 @@ type SandboxCall struct {
 	Outcome  string    `json:"outcome"`
 	Codec    string    `json:"codec,omitempty"`
 	Started  time.Time `json:"started"`
-	Answered time.Time `json:"answered,omitempty"`
-	Ended    time.Time `json:"ended,omitempty"`
+	Answered time.Time `json:"answered,omitzero"`
+	Ended    time.Time `json:"ended,omitzero"`
 	Seconds  float64   `json:"audio_seconds"`
 	AudioURL string    `json:"audio_url"`
 }
@@ -195,8 +197,9 @@ func (f fasthttpLogger) Printf(format string, args ...any) {
 // Handler returns the request handler (for tests and in-process use).
 func (s *Server) Handler() fasthttp.RequestHandler { return s.srv.Handler }
 
-// Serve serves on ln until Shutdown.
-func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(ln) }
+// Serve serves on ln until Shutdown. Connections close lingering (see
+// linger.go), so a client still sending reads the answer, not a reset.
+func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(newLingerListener(ln)) }
 
 // Shutdown stops accepting, lets in-flight requests finish, and returns
 // when they have or ctx is done.
@@ -381,6 +384,14 @@ func (s *Server) wrap(endpoint string, h fasthttp.RequestHandler) fasthttp.Reque
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		h(ctx)
+		if s.draining.Load() {
+			// Draining: every answer closes its connection (set after the
+			// handler, which may reset the response), so clients stop
+			// reusing connections that would be closed under them when the
+			// listener closes; the next request opens a new connection,
+			// which the load balancer sends elsewhere (or is refused).
+			ctx.SetConnectionClose()
+		}
 		hist.UpdateDuration(start)
 		metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_http_requests_total{endpoint=%q,status="%d"}`, endpoint, ctx.Response.StatusCode())).Inc()
 	}
@@ -530,7 +541,10 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
 		}
 	}
 	if key := ctx.Request.Header.Peek("Idempotency-Key"); len(key) > 0 {
-		sum := sha256.Sum256(ctx.PostBody())
+		// The request as parsed, not its bytes: a retry serialised
+		// another way (spacing, key order) is the same request.
+		canon, _ := json.Marshal(req)
+		sum := sha256.Sum256(canon)
 		er.IdempotencyKey, er.BodyHash = string(key), sum[:]
 	}
 	c, err := s.cfg.Engine.Create(ctx, er)
@@ -620,45 +634,70 @@ func (s *Server) next(ctx *fasthttp.RequestCtx, tenant string) {
 	writeJSON(ctx, 200, v)
 }
 
-func (s *Server) sandboxMessages(ctx *fasthttp.RequestCtx, _ string) {
-	number := string(ctx.QueryArgs().Peek("number"))
-	if number == "" {
-		writeProblem(ctx, 422, "invalid_field", "number", "give ?number=+E164 (URL-encode + as %2B)")
+func (s *Server) sandboxMessages(ctx *fasthttp.RequestCtx, tenant string) {
+	number, ok := sandboxNumber(ctx)
+	if !ok {
 		return
 	}
-	if strings.HasPrefix(number, " ") { // a '+' that was not URL-encoded
-		number = "+" + strings.TrimSpace(number)
-	}
-	msgs := s.cfg.Sandbox.Messages(number)
+	msgs := s.cfg.Sandbox.Messages(tenant, number)
 	if msgs == nil {
 		msgs = []SandboxMessage{}
 	}
 	writeJSON(ctx, 200, SandboxMessages{Messages: msgs})
 }
 
+// sandboxNumber reads ?number=, which must be a whole E.164 number: an
+// inbox is never listed for "" or a fragment. A '+' sent unencoded arrives
+// as a space and is taken as the '+' it was.
+func sandboxNumber(ctx *fasthttp.RequestCtx) (string, bool) {
+	raw := string(ctx.QueryArgs().Peek("number"))
+	number := raw
+	if strings.HasPrefix(number, " ") {
+		number = "+" + strings.TrimLeft(number, " ")
+	}
+	if !isE164(number) {
+		detail := fmt.Sprintf("number %q is not an E.164 number such as +14155552671 (URL-encode + as %%2B)", raw)
+		if raw == "" {
+			detail = "give ?number=+E164, such as ?number=%2B14155552671"
+		}
+		writeProblem(ctx, 422, "invalid_field", "number", detail)
+		return "", false
+	}
+	return number, true
+}
+
+// isE164 reports whether n is '+' and 7 to 15 digits, the first not 0.
+func isE164(n string) bool {
+	if len(n) < 8 || len(n) > 16 || n[0] != '+' || n[1] == '0' {
+		return false
+	}
+	for _, c := range n[1:] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
 // Drain makes /readyz answer 503 "draining" from now on, so load
 // balancers stop sending before the listener closes.
 func (s *Server) Drain() { s.draining.Store(true) }
 
-func (s *Server) sandboxCalls(ctx *fasthttp.RequestCtx, _ string) {
-	number := string(ctx.QueryArgs().Peek("number"))
-	if number == "" {
-		writeProblem(ctx, 422, "invalid_field", "number", "give ?number=+E164 (URL-encode + as %2B)")
+func (s *Server) sandboxCalls(ctx *fasthttp.RequestCtx, tenant string) {
+	number, ok := sandboxNumber(ctx)
+	if !ok {
 		return
 	}
-	if strings.HasPrefix(number, " ") {
-		number = "+" + strings.TrimSpace(number)
-	}
-	calls := s.cfg.SandboxCalls.Calls(number)
+	calls := s.cfg.SandboxCalls.Calls(tenant, number)
 	if calls == nil {
 		calls = []SandboxCall{}
 	}
 	writeJSON(ctx, 200, map[string]any{"calls": calls})
 }
 
-func (s *Server) sandboxCallAudio(ctx *fasthttp.RequestCtx, _ string) {
+func (s *Server) sandboxCallAudio(ctx *fasthttp.RequestCtx, tenant string) {
 	id, _ := ctx.UserValue("call_id").(string)
-	wav, ok := s.cfg.SandboxCalls.CallAudio(id)
+	wav, ok := s.cfg.SandboxCalls.CallAudio(tenant, id)
 	if !ok {
 		writeProblem(ctx, 404, "not_found", "call_id", "no such call")
 		return

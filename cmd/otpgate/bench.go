@@ -18,15 +18,22 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/bench"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/sip"
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
 	"github.com/otpgate/otpgate/tts"
 )
 
+const benchUsage = "usage: otpgate bench api|e2e|ceiling|smpp|voice|get|memory [flags] (otpgate bench SCENARIO --help for its flags)"
+
 func runBench(args []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: otpgate bench api|e2e|ceiling|smpp|voice|get|memory [flags]")
+		return errors.New(benchUsage)
+	}
+	if isHelp(args[0]) {
+		fmt.Println(benchUsage)
+		return flag.ErrHelp
 	}
 	switch args[0] {
 	case "api":
@@ -211,18 +218,18 @@ func runBenchAPI(args []string) error {
 		}
 		defer os.RemoveAll(dir)
 		apiKey = newAPIKey()
-		cfg, err := ParseConfig(fmt.Appendf(nil, `server_key: %s
+		cfg, err := config.Parse(fmt.Appendf(nil, `server_key: %s
 data_dir: %s
 http: {listen: "127.0.0.1:0"}
 store: {sync: %s}
 log: {level: error}
 smscs: [{name: sim, address: %q, system_id: bench, password: bench, window: 100}]
 tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
-`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey)))
+`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey)), config.Options{})
 		if err != nil {
 			return err
 		}
-		g, err := startGateway(cfg, newLogger(cfg.Log, os.Stderr))
+		g, err := startGateway(cfg, source{}, newLogger(cfg.Log, os.Stderr))
 		if err != nil {
 			return err
 		}

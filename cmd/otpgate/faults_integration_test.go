@@ -169,6 +169,8 @@ func TestTextsArriveIntact(t *testing.T) {
 		{"رمز التحقق الخاص بك هو {code}", "ucs2"},
 		{long, "ucs2"},
 		{"Code {code} costs 0€ [free] ^_^", "gsm7"},
+		{"{code} " + strings.Repeat("a", 1520), "gsm7"}, // 10 parts, the most a message takes
+		{"{code} " + strings.Repeat("ж", 660), "ucs2"},  // 10 parts, 1,327 bytes of UTF-8
 	} {
 		num := fmt.Sprintf("+1415558%04d", i)
 		cr := c.create(fmt.Sprintf(`{"number":%q,"template":%q}`, num, tc.tmpl))
@@ -178,8 +180,11 @@ func TestTextsArriveIntact(t *testing.T) {
 			t.Fatalf("%s: arrived %q (%s), want %q (%s)", num, msg.Text, msg.Encoding, want, tc.enc)
 		}
 		wantParts := 1
-		if tc.tmpl == long {
+		switch {
+		case tc.tmpl == long:
 			wantParts = 2
+		case len(tc.tmpl) > 1000:
+			wantParts = 10
 		}
 		if msg.Parts != wantParts {
 			t.Fatalf("%s: %d parts, want %d", num, msg.Parts, wantParts)

@@ -22,6 +22,7 @@ import (
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/internal/phone"
 	"github.com/otpgate/otpgate/router"
 	"github.com/otpgate/otpgate/sip"
@@ -35,7 +36,7 @@ import (
 // loses nothing: HTTP first (in-flight requests finish), then the engine's
 // workers, then the SMPP links (unbind), then the store.
 type gateway struct {
-	cfg      *Config
+	cfg      *config.Config
 	log      *slog.Logger
 	st       *store.Store
 	eng      *engine.Engine
@@ -50,7 +51,8 @@ type gateway struct {
 	voicers  map[string]engine.Voicer
 	tracker  *router.Tracker
 	senders  map[string]engine.Sender
-	cfgPath  string // the config file, for reloads ("" in the plain sandbox)
+	src      source // the config file and the command line's overrides, for reloads
+	unlock   func() // releases the data directory
 	reloadMu sync.Mutex
 	gauges   *metrics.Set
 	sandbox  sandboxState
@@ -108,14 +110,40 @@ func loadSandboxState(dir string) (sandboxState, error) {
 	return st, nil
 }
 
-// sandboxSender is the Inbox of the API in sandbox mode.
-type sandboxInbox struct{ s *smsc.Server }
+// owners finds whose verification a connector's message (an SMS, a call)
+// belongs to, so a sandbox inbox shows each tenant only its own.
+type owners interface {
+	MessageOwner(connector, msgID string) (string, bool, error)
+	Get(id string) (*store.Record, error)
+}
 
-func (i sandboxInbox) Messages(number string) []api.SandboxMessage {
-	msgs := i.s.Messages(number)
-	out := make([]api.SandboxMessage, len(msgs))
-	for k, m := range msgs {
-		out[k] = api.SandboxMessage{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt}
+// ownedBy reports whether the message msgID on connector belongs to one of
+// tenant's verifications. A message not (yet) recorded belongs to nobody:
+// the index entry follows the submit's answer within a millisecond.
+func ownedBy(o owners, tenant, connector, msgID string) bool {
+	id, ok, err := o.MessageOwner(connector, msgID)
+	if err != nil || !ok {
+		return false
+	}
+	r, err := o.Get(id)
+	return err == nil && r.Tenant == tenant
+}
+
+// sandboxInbox is the API's Inbox in sandbox mode: what the SMSC simulator
+// received, each message shown only to the tenant whose verification sent
+// it.
+type sandboxInbox struct {
+	s  *smsc.Server
+	st owners
+}
+
+func (i sandboxInbox) Messages(tenant, number string) []api.SandboxMessage {
+	var out []api.SandboxMessage
+	for _, m := range i.s.Messages(number) {
+		if !ownedBy(i.st, tenant, "sandbox", m.ID) {
+			continue
+		}
+		out = append(out, api.SandboxMessage{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt})
 	}
 	return out
 }
@@ -141,7 +169,7 @@ func (s smppSender) Send(ctx context.Context, m engine.Outbound) ([]string, erro
 }
 
 // smppConfig turns an smscs[] entry into the connector's config.
-func smppConfig(s SMSCConf) (smpp.Config, error) {
+func smppConfig(s config.SMSCConf) (smpp.Config, error) {
 	c := smpp.Config{
 		Name: s.Name, Addr: s.Address, SystemID: s.SystemID, Password: s.Password, SystemType: s.SystemType,
 		Window: s.Window, EnquireLink: s.EnquireLink.D(), SubmitTimeout: s.SubmitTimeout.D(),
@@ -204,8 +232,8 @@ func classify(err error) error {
 }
 
 // startGateway opens everything and starts serving.
-func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
-	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1), cfgPath: cfg.source.path}
+func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway, err error) {
+	g = &gateway{cfg: cfg, log: log, serveErr: make(chan error, 1), src: src}
 	opened := g // g is nil on an error return
 	defer func() {
 		if err != nil {
@@ -214,6 +242,9 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data_dir: %w", err)
+	}
+	if g.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	serverKey := cfg.ServerKey
 	if cfg.Sandbox {
@@ -230,7 +261,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 			g.demoKey = k
 		}
 	}
-	key, err := decodeServerKey(serverKey)
+	key, err := config.DecodeServerKey(serverKey)
 	if err != nil {
 		return nil, fmt.Errorf("server_key: %w", err)
 	}
@@ -272,7 +303,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		if err := g.sim.Listen("127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("sandbox smsc: %w", err)
 		}
-		smscs = append([]SMSCConf{{Name: "sandbox", Address: g.sim.Addr(), SystemID: "sandbox", Password: "sandbox", EnquireLink: Duration(30 * time.Second)}}, smscs...)
+		smscs = append([]config.SMSCConf{{Name: "sandbox", Address: g.sim.Addr(), SystemID: "sandbox", Password: "sandbox", EnquireLink: config.Duration(30 * time.Second)}}, smscs...)
 	}
 	senders := map[string]engine.Sender{}
 	for _, s := range smscs {
@@ -293,7 +324,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		return nil, err
 	}
 	g.router = &liveRouter{}
-	rt, err := router.New(cfg.routeTable(), g.known)
+	rt, err := router.New(cfg.RouteTable(), g.known)
 	if err != nil {
 		return nil, err
 	}
@@ -310,7 +341,8 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0},
 		Voice:    g.voicers,
 		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
-		SendTimeout: cfg.SMS.SendTimeout.D(), MaxSendBacklog: cfg.SMS.MaxSendBacklog, AdmitWait: cfg.SMS.AdmitWait.D(),
+		SendTimeout: cfg.SMS.SendTimeout.D(), DispatchLease: cfg.SMS.DispatchLease.D(), Workers: cfg.SMS.Workers,
+		MaxSendBacklog: cfg.SMS.MaxSendBacklog, AdmitWait: cfg.SMS.AdmitWait.D(),
 		CheckText: func(text string) error {
 			if enc, units, segs := smpp.Segments(text); segs > smpp.MaxParts {
 				return fmt.Errorf("the message is %d %s units long: %d SMS, more than the %d a message may take; shorten the template", units, enc, segs, smpp.MaxParts)
@@ -322,7 +354,7 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		Webhooks: engine.WebhookConfig{
 			Timeout: cfg.Webhooks.Timeout.D(), MaxAge: cfg.Webhooks.MaxAge.D(),
 			RetryMin: cfg.Webhooks.RetryMin.D(), RetryMax: cfg.Webhooks.RetryMax.D(), Workers: cfg.Webhooks.Workers,
-			AllowPrivate: cfg.Webhooks.AllowPrivate != nil && *cfg.Webhooks.AllowPrivate, AllowLoopback: cfg.allowLoopback(),
+			AllowPrivate: cfg.Webhooks.AllowPrivate != nil && *cfg.Webhooks.AllowPrivate, AllowLoopback: cfg.AllowLoopback(),
 		},
 		Limits: engine.Limits{
 			NumberSends:  engine.Window{Max: cfg.Limits.NumberSends.Max, Per: cfg.Limits.NumberSends.Per.D()},
@@ -330,23 +362,23 @@ func startGateway(cfg *Config, log *slog.Logger) (g *gateway, err error) {
 		},
 	})
 	if err != nil {
-		return nil, err
+		return nil, locateTenantError(cfg, err)
 	}
 	g.eng = eng
 
 	var inbox api.Inbox
 	if g.sim != nil {
-		inbox = sandboxInbox{g.sim}
+		inbox = sandboxInbox{g.sim, g.st}
 	}
 	var callInbox api.CallInbox
 	if g.uas != nil {
-		callInbox = sandboxCalls{g.uas}
+		callInbox = sandboxCalls{g.uas, g.st}
 	}
 	g.srv, err = api.New(api.Config{
 		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
 		AdminKeys: adminKeys, Rates: rates, SandboxCalls: callInbox,
 		Ready:  func() (bool, []string) { return g.ready() },
-		Reload: g.reloadIfConfigured(),
+		Reload: g.Reload,
 	})
 	if err != nil {
 		return nil, err
@@ -392,7 +424,7 @@ func (l *liveRouter) Route(req router.Request, h router.Health) (router.Decision
 	return l.p.Load().Route(req, h)
 }
 
-func healthConfig(h HealthConf) router.TrackerConfig {
+func healthConfig(h config.HealthConf) router.TrackerConfig {
 	tc := router.TrackerConfig{Window: h.Window.D(), MinSamples: h.MinSamples, ProbeEvery: h.ProbeEvery, Threshold: 0.5}
 	if h.Threshold != nil {
 		tc.Threshold = *h.Threshold
@@ -516,6 +548,7 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	if err := g.st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
 	}
+	g.unlock()
 	return errors.Join(errs...)
 }
 
@@ -539,11 +572,14 @@ func (g *gateway) abort() {
 	if g.st != nil {
 		g.st.Close()
 	}
+	if g.unlock != nil {
+		g.unlock()
+	}
 }
 
 // tenantTables builds the engine's tenants and the API's key and rate
 // tables from cfg (and, in sandbox mode, the demo tenant).
-func (g *gateway) tenantTables(cfg *Config) (map[string]*engine.Tenant, map[string]string, map[string]api.Rate, []string, error) {
+func (g *gateway) tenantTables(cfg *config.Config) (map[string]*engine.Tenant, map[string]string, map[string]api.Rate, []string, error) {
 	tenants := map[string]*engine.Tenant{}
 	keys := map[string]string{}
 	rates := map[string]api.Rate{}
@@ -574,46 +610,62 @@ func (g *gateway) tenantTables(cfg *Config) (map[string]*engine.Tenant, map[stri
 	return tenants, keys, rates, adminKeys, nil
 }
 
-// reloadIfConfigured gives the API its reload function when there is a
-// config file to re-read.
-func (g *gateway) reloadIfConfigured() func() (api.ReloadResult, error) {
-	if g.cfgPath == "" {
-		return nil
+// locateTenantError names the config file, line and field of a tenant
+// default the engine refuses (tenants[1].templates.otp.en), like every
+// other config error.
+func locateTenantError(cfg *config.Config, err error) error {
+	var te *engine.TenantError
+	if !errors.As(err, &te) {
+		return err
 	}
-	return g.Reload
+	for i, t := range cfg.Tenants {
+		if t.ID == te.Tenant {
+			return cfg.Locate(fmt.Sprintf("tenants[%d].%s", i, te.Field), te.Err)
+		}
+	}
+	return err
 }
 
-// Reload re-reads the config file and applies what can change live: the
-// routing table, tenants (keys, defaults, templates, rates, webhooks). What
-// changed but cannot be applied without a restart is named. An invalid file
-// changes nothing and the error names the field.
+// Reload re-reads the config (the file, or in the sandbox without one the
+// built-in sandbox config) and applies what can change live: the routing
+// table, tenants (keys, defaults, templates, rates, webhooks) and admin
+// keys. The answer names what changed and now runs, and what changed but
+// runs with the old values until a restart. An invalid file changes
+// nothing and the error names the file, line and field.
 func (g *gateway) Reload() (api.ReloadResult, error) {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
 	var res api.ReloadResult
-	cfg, err := LoadConfig(g.cfgPath)
+	cfg, err := g.src.load()
 	if err != nil {
 		return res, err
 	}
-	cfg.source = g.cfg.source
-	cfg.applyFlags()
-	rt, err := router.New(cfg.routeTable(), g.known)
+	rt, err := router.New(cfg.RouteTable(), g.known)
 	if err != nil {
-		return res, fmt.Errorf("%w (a route may only name an SMSC that is running; new SMSCs need a restart)", err)
+		return res, fmt.Errorf("%w (a route may only name an SMSC that is running; new SMSCs need a restart)", cfg.Locate("routes", err))
 	}
 	tenants, keys, rates, adminKeys, err := g.tenantTables(cfg)
 	if err != nil {
 		return res, err
 	}
 	if err := g.eng.SetTenants(tenants); err != nil {
-		return res, err
+		return res, locateTenantError(cfg, err)
 	}
 	if err := g.srv.SetAuth(keys, adminKeys, rates); err != nil {
 		return res, err
 	}
 	g.router.p.Store(rt)
-	res.Reloaded = []string{"routes", "tenants", "admin.api_keys"}
 	old := g.cfg
+	for _, c := range []struct {
+		name     string
+		was, now any
+	}{
+		{"routes", old.Routes, cfg.Routes}, {"tenants", old.Tenants, cfg.Tenants}, {"admin.api_keys", old.Admin, cfg.Admin},
+	} {
+		if !reflect.DeepEqual(c.was, c.now) {
+			res.Reloaded = append(res.Reloaded, c.name)
+		}
+	}
 	for _, c := range []struct {
 		name     string
 		was, now any
@@ -622,12 +674,13 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
 		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
 		{"route_health", old.RouteHealth, cfg.RouteHealth}, {"trunks", old.Trunks, cfg.Trunks}, {"voice", old.Voice, cfg.Voice},
+		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB},
 	} {
 		if !reflect.DeepEqual(c.was, c.now) {
 			res.NeedsRestart = append(res.NeedsRestart, c.name)
 		}
 	}
-	oldSMSC := map[string]SMSCConf{}
+	oldSMSC := map[string]config.SMSCConf{}
 	for _, s := range old.SMSCs {
 		oldSMSC[s.Name] = s
 	}
@@ -647,6 +700,6 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	running := *old
 	running.Routes, running.Tenants, running.Admin = cfg.Routes, cfg.Tenants, cfg.Admin
 	g.cfg = &running
-	g.log.Info("config reloaded", "path", g.cfgPath, "needs_restart", strings.Join(res.NeedsRestart, ", "))
+	g.log.Info("config reloaded", "path", g.src.path, "reloaded", strings.Join(res.Reloaded, ", "), "needs_restart", strings.Join(res.NeedsRestart, ", "))
 	return res, nil
 }

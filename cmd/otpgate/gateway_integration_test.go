@@ -1,14 +1,22 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
@@ -58,8 +66,13 @@ func TestFlowOverSMPP(t *testing.T) {
 	if r := c.check(cr.ID, code); !r.Verified || r.Status != "verified" {
 		t.Fatalf("right code: %+v", r)
 	}
-	if r := c.check(cr.ID, code); r.Verified || r.Reason != "already_verified" {
-		t.Fatalf("code used twice: %+v", r)
+	// the same code again within a minute (a retry after a lost answer):
+	// the same yes; another code: no
+	if r := c.check(cr.ID, code); !r.Verified || r.Reason != "already_verified" || r.AttemptsLeft != 0 {
+		t.Fatalf("code checked again: %+v", r)
+	}
+	if r := c.check(cr.ID, wrong); r.Verified || r.Reason != "already_verified" {
+		t.Fatalf("another code after the success: %+v", r)
 	}
 	if got := eventTypes(c.get(cr.ID)); got != "created,submitted,delivered,check_failed,verified" {
 		t.Fatalf("events %s", got)
@@ -164,12 +177,12 @@ func TestSMSCDownThenUp(t *testing.T) {
 	addr := sim.Addr()
 	sim.Close()
 	g := func() *gateway {
-		cfg, err := ParseConfig([]byte("server_key: " + testKey + "\n" + simYAML(addr) + tenantsYAML()))
+		cfg, err := config.Parse([]byte("server_key: "+testKey+"\n"+simYAML(addr)+tenantsYAML()), config.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.DataDir, cfg.HTTP.Listen = t.TempDir(), "127.0.0.1:0"
-		g, err := startGateway(cfg, quietLog())
+		g, err := startGateway(cfg, source{}, quietLog())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -239,6 +252,76 @@ func TestSandboxInbox(t *testing.T) {
 	}
 }
 
+// TestSandboxInboxIsPerTenant: the sandbox inbox, call list and recordings
+// show a tenant only its own verifications' messages and calls (they hold
+// codes), whatever number it asks for; an empty or partial number is a
+// 422 naming the field, never the whole inbox.
+func TestSandboxInboxIsPerTenant(t *testing.T) {
+	t.Setenv("OTPGATE_SANDBOX_KEY", "sandbox-test-key")
+	g := startTestGateway(t, "sandbox: true\n"+tenantsYAML(), t.TempDir())
+	demo := client{t, "http://" + g.Addr(), "sandbox-test-key"}
+	acme := client{t, demo.base, keyAcme}
+	shared, demoOnly := "+393471234501", "+393471234502"
+	demo.create(`{"number":"` + shared + `"}`)
+	demo.create(`{"number":"` + demoOnly + `"}`)
+	acme.create(`{"number":"` + shared + `","template":"acme {code}"}`)
+	inbox := func(c client, number string) []api.SandboxMessage {
+		var in api.SandboxMessages
+		if st, _, b := c.do("GET", "/v1/sandbox/messages?number="+url.QueryEscape(number), "", &in); st != 200 {
+			t.Fatalf("inbox %s: %d %s", number, st, b)
+		}
+		return in.Messages
+	}
+	eventually(t, 5*time.Second, "each tenant's SMS in its inbox", func() bool {
+		return len(inbox(demo, shared)) == 1 && len(inbox(acme, shared)) == 1 && len(inbox(demo, demoOnly)) == 1
+	})
+	if m := inbox(acme, shared)[0]; !strings.HasPrefix(m.Text, "acme ") {
+		t.Fatalf("acme sees %q", m.Text)
+	}
+	if m := inbox(demo, shared)[0]; strings.HasPrefix(m.Text, "acme ") {
+		t.Fatalf("demo sees acme's SMS %q", m.Text)
+	}
+	if got := inbox(acme, demoOnly); len(got) != 0 {
+		t.Fatalf("acme sees another tenant's number's messages: %+v", got)
+	}
+	for _, q := range []string{"", "?number=", "?number=+", "?number=%2B", "?number=%20", "?number=%2B39", "?number=abc", "?number=%2B3934712345%25"} {
+		st, _, b := acme.do("GET", "/v1/sandbox/messages"+q, "", nil)
+		var p api.Problem
+		_ = json.Unmarshal(b, &p)
+		if st != 422 || p.Field != "number" || strings.Contains(string(b), "acme ") {
+			t.Fatalf("inbox%s: %d %s, want 422 naming number", q, st, b)
+		}
+		if st, _, _ := acme.do("GET", "/v1/sandbox/calls"+q, "", nil); st != 422 {
+			t.Fatalf("calls%s: %d, want 422", q, st)
+		}
+	}
+	// an unencoded '+' arrives as a space and still means '+'
+	if st, _, b := acme.do("GET", "/v1/sandbox/messages?number=+"+shared[1:], "", nil); st != 200 || !strings.Contains(string(b), "acme ") {
+		t.Fatalf("unencoded +: %d %s", st, b)
+	}
+
+	// calls: demo's call is not in acme's list, and its recording is not
+	// acme's to play
+	call := demo.create(`{"number":"+393471234503","channel":"voice"}`)
+	var calls struct{ Calls []api.SandboxCall }
+	eventually(t, 10*time.Second, "demo's call listed", func() bool {
+		demo.do("GET", "/v1/sandbox/calls?number=%2B393471234503", "", &calls)
+		return len(calls.Calls) == 1
+	})
+	if st, _, _ := demo.do("GET", calls.Calls[0].AudioURL, "", nil); st != 200 {
+		t.Fatalf("demo's own recording: %d", st)
+	}
+	var other struct{ Calls []api.SandboxCall }
+	acme.do("GET", "/v1/sandbox/calls?number=%2B393471234503", "", &other)
+	if len(other.Calls) != 0 {
+		t.Fatalf("acme sees demo's call: %+v", other.Calls)
+	}
+	if st, _, b := acme.do("GET", calls.Calls[0].AudioURL, "", nil); st != 404 {
+		t.Fatalf("acme plays demo's recording: %d %d bytes", st, len(b))
+	}
+	demo.do("POST", "/v1/verifications/"+call.ID+"/cancel", "", nil)
+}
+
 // TestNoSandboxPathOutsideSandbox: the inbox does not exist in production mode.
 func TestNoSandboxPathOutsideSandbox(t *testing.T) {
 	sim := startSim(t, smsc.Config{})
@@ -249,5 +332,80 @@ func TestNoSandboxPathOutsideSandbox(t *testing.T) {
 	_ = json.Unmarshal(b, &p)
 	if st != 404 || p.Code != "not_found" {
 		t.Fatalf("sandbox path outside sandbox: %d %s", st, b)
+	}
+}
+
+// TestSandboxAdminKey: the admin key the sandbox prints is good for every
+// admin endpoint its banner lists, reload included (it re-reads the
+// sandbox's own config: nothing changed, nothing to restart).
+func TestSandboxAdminKey(t *testing.T) {
+	dir := t.TempDir()
+	src := source{http: "127.0.0.1:0", data: dir}
+	cfg, err := src.load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := startGateway(cfg, src, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { g.Shutdown(ctxTimeout(t, 10*time.Second)) })
+	waitReady(t, "http://"+g.Addr())
+	var banner bytes.Buffer
+	g.writeBanner(&banner)
+	if !strings.Contains(banner.String(), g.uas.Addr()) || !strings.Contains(banner.String(), filepath.Join(dir, "sandbox.json")) {
+		t.Fatalf("banner lacks the SIP simulator or sandbox.json:\n%s", banner.String())
+	}
+	endpoints := regexp.MustCompile(`(GET|POST) (http://\S+/admin/\S+)`).FindAllStringSubmatch(banner.String(), -1)
+	if len(endpoints) < 2 {
+		t.Fatalf("banner lists %d admin endpoints:\n%s", len(endpoints), banner.String())
+	}
+	for _, e := range endpoints {
+		req, _ := http.NewRequest(e[1], e[2], nil)
+		req.Header.Set("Authorization", "Bearer "+g.sandbox.AdminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s with the printed admin key: %d %s", e[1], e[2], resp.StatusCode, b)
+		}
+		if strings.HasSuffix(e[2], "/admin/reload") && string(b) != `{"reloaded":[],"needs_restart":[]}` {
+			t.Fatalf("sandbox reload: %s", b)
+		}
+	}
+}
+
+// TestSecondGatewayOnTheSameDataDir: a second gateway on a data directory
+// in use says another process holds it.
+func TestSecondGatewayOnTheSameDataDir(t *testing.T) {
+	dir := t.TempDir()
+	startTestGateway(t, "sandbox: true\n", dir)
+	cfg := config.Sandbox()
+	cfg.DataDir, cfg.HTTP.Listen = dir, "127.0.0.1:0"
+	g, err := startGateway(cfg, source{}, quietLog())
+	if err == nil {
+		g.Shutdown(ctxTimeout(t, 5*time.Second))
+		t.Fatal("a second gateway opened the same data directory")
+	}
+	if want := fmt.Sprintf("data_dir %s: another process holds it (pid %d)", dir, os.Getpid()); !strings.Contains(err.Error(), want) {
+		t.Fatalf("error %q, want it to say %q", err, want)
+	}
+}
+
+// TestRecordsHaveNoZeroTimes: times that have not happened (a message not
+// yet delivered) are left out of records, not printed as year 1.
+func TestRecordsHaveNoZeroTimes(t *testing.T) {
+	sim := startSim(t, smsc.Config{ReceiptDelay: time.Hour})
+	g := startTestGateway(t, "server_key: "+testKey+"\n"+simYAML(sim.Addr())+tenantsYAML(), t.TempDir())
+	c := client{t, "http://" + g.Addr(), keyAcme}
+	id := c.create(`{"number":"+14155552672"}`).ID
+	waitMessage(t, sim, "+14155552672", 1)
+	eventually(t, 5*time.Second, "submitted", func() bool { return c.get(id).Messages[0].State == "submitted" })
+	_, _, raw := c.do("GET", "/v1/verifications/"+id, "", nil)
+	if bytes.Contains(raw, []byte("0001-01-01")) || !bytes.Contains(raw, []byte(`"submitted_at"`)) || bytes.Contains(raw, []byte(`"done_at"`)) {
+		t.Fatalf("record with zero times: %s", raw)
 	}
 }

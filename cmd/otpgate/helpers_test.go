@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
@@ -82,15 +83,15 @@ func simYAML(addr string) string {
 // http.listen are set by the test) and stops it at the end of the test.
 func startTestGateway(t *testing.T, yamlText, dataDir string) *gateway {
 	t.Helper()
-	cfg, err := ParseConfig([]byte(yamlText))
+	cfg, err := config.Parse([]byte(yamlText), config.Options{})
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	cfg.DataDir = dataDir
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	noDrain := Duration(0)
+	noDrain := config.Duration(0)
 	cfg.HTTP.DrainDelay = &noDrain
-	g, err := startGateway(cfg, slog.New(slog.DiscardHandler))
+	g, err := startGateway(cfg, source{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -23,11 +24,16 @@ func newServerKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
+const keyUsage = "usage: otpgate key new | otpgate key server"
+
 func runKey(args []string, out io.Writer) error {
 	if len(args) != 1 {
-		return errors.New("usage: otpgate key new | otpgate key server")
+		return errors.New(keyUsage)
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(out, keyUsage)
+		return flag.ErrHelp
 	case "new":
 		k := newAPIKey()
 		fmt.Fprintf(out, "api key (give it to the tenant; it is not stored): %s\n", k)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
@@ -36,12 +37,12 @@ func TestLogsNeverHoldCodes(t *testing.T) {
 	var logs syncBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	sim := startSim(t, smsc.Config{ReceiptDelay: 5 * time.Millisecond, Log: log})
-	cfg, err := ParseConfig([]byte("server_key: " + testKey + "\n" + simYAML(sim.Addr()) + tenantsYAML()))
+	cfg, err := config.Parse([]byte("server_key: "+testKey+"\n"+simYAML(sim.Addr())+tenantsYAML()), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.DataDir, cfg.HTTP.Listen = t.TempDir(), "127.0.0.1:0"
-	g, err := startGateway(cfg, log)
+	g, err := startGateway(cfg, source{}, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 )
@@ -55,8 +57,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "otpgate: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+	if errors.Is(err, flag.ErrHelp) {
+		return // the command printed its flags, as asked
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "otpgate:", err)
 		os.Exit(1)
 	}
+}
+
+// isHelp reports whether arg asks for a command's usage.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help", "help":
+		return true
+	}
+	return false
 }

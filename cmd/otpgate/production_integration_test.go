@@ -14,6 +14,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
@@ -197,12 +198,12 @@ func TestIdempotencyOverHTTPAndRestart(t *testing.T) {
 	sim := startSim(t, smsc.Config{})
 	dir := t.TempDir()
 	conf := "server_key: " + testKey + "\n" + simYAML(sim.Addr()) + tenantsYAML()
-	cfg, err := ParseConfig([]byte(conf))
+	cfg, err := config.Parse([]byte(conf), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.DataDir, cfg.HTTP.Listen = dir, "127.0.0.1:0"
-	g, err := startGateway(cfg, quietLog())
+	g, err := startGateway(cfg, source{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestIdempotencyOverHTTPAndRestart(t *testing.T) {
 		json.Unmarshal(raw, &cr)
 		return resp.StatusCode, resp.Header, cr, string(raw)
 	}
-	body := `{"number":"+14155553200"}`
+	body := `{"number":"+14155553200","brand":"Acme","ttl":300}`
 	st, _, first, _ := post("http://"+g.Addr(), "order-42", body)
 	if st != 202 {
 		t.Fatalf("first: %d", st)
@@ -230,15 +231,23 @@ func TestIdempotencyOverHTTPAndRestart(t *testing.T) {
 	if st != 202 || again.ID != first.ID || !again.ExpiresAt.Equal(first.ExpiresAt) || hdr.Get("Idempotent-Replayed") != "true" {
 		t.Fatalf("replay: %d %+v %v", st, again, hdr)
 	}
-	if st, _, _, raw := post("http://"+g.Addr(), "order-42", `{"number":"+14155553201"}`); st != 409 || !strings.Contains(raw, "idempotency_key_reused") {
-		t.Fatalf("other body: %d %s", st, raw)
+	// the same request serialised another way (spacing, key order) is the
+	// same request
+	resent := "{ \"ttl\": 300,\n  \"brand\": \"Acme\", \"number\": \"+14155553200\" }"
+	if st, hdr, again, raw := post("http://"+g.Addr(), "order-42", resent); st != 202 || again.ID != first.ID || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("re-serialised replay: %d %s", st, raw)
+	}
+	for _, other := range []string{`{"number":"+14155553201","brand":"Acme","ttl":300}`, `{"number":"+14155553200","brand":"Acme","ttl":301}`, `{"number":"+14155553200","brand":"Acme"}`} {
+		if st, _, _, raw := post("http://"+g.Addr(), "order-42", other); st != 409 || !strings.Contains(raw, "idempotency_key_reused") {
+			t.Fatalf("other body %s: %d %s", other, st, raw)
+		}
 	}
 	waitMessage(t, sim, "+14155553200", 1)
 	if err := g.Shutdown(ctxTimeout(t, 10*time.Second)); err != nil {
 		t.Fatal(err)
 	}
 	cfg.HTTP.Listen = "127.0.0.1:0"
-	g2, err := startGateway(cfg, quietLog())
+	g2, err := startGateway(cfg, source{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}

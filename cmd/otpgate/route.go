@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/internal/phone"
 	"github.com/otpgate/otpgate/router"
 )
@@ -36,15 +37,14 @@ func runRoute(args []string, out io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("route: unexpected argument %q", fs.Arg(0))
 	}
-	var cfg *Config
-	var err error
-	if *path == "" {
-		cfg, err = ParseConfig([]byte("sandbox: true\n"))
-	} else {
-		cfg, err = LoadConfig(*path)
-	}
-	if err != nil {
-		return err
+	// The routing table needs no secrets: a production file is read
+	// without the environment its passwords and keys come from.
+	cfg := config.Sandbox()
+	if *path != "" {
+		var err error
+		if cfg, err = config.Load(*path, config.Options{RoutingOnly: true}); err != nil {
+			return err
+		}
 	}
 	num, err := phone.NewValidator(1).Parse(number, *country)
 	if err != nil {
@@ -56,7 +56,7 @@ func runRoute(args []string, out io.Writer) error {
 			*sender = "Otpgate"
 		}
 	}
-	rt, err := router.New(cfg.routeTable(), nil)
+	rt, err := router.New(cfg.RouteTable(), nil)
 	if err != nil {
 		return err
 	}

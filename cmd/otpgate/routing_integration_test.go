@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
@@ -75,12 +76,12 @@ func TestFailoverWhenEveryBindIsDown(t *testing.T) {
 	dead.Close()
 	b := startSim(t, smsc.Config{})
 	conf := twoSMSCs(deadAddr, b.Addr()) + "routes:\n  - {name: all, targets: [{connector: a}, {connector: b}]}\n"
-	cfg, err := ParseConfig([]byte(conf))
+	cfg, err := config.Parse([]byte(conf), config.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.DataDir, cfg.HTTP.Listen = t.TempDir(), "127.0.0.1:0"
-	g, err := startGateway(cfg, quietLog())
+	g, err := startGateway(cfg, source{}, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,13 +167,12 @@ func TestReloadRoutes(t *testing.T) {
 		}
 	}
 	write("routes: {default: a}\n")
-	cfg, err := LoadConfig(path)
+	src := source{path: path, http: "127.0.0.1:0", data: dir} // as --config, --http and --data set it
+	cfg, err := src.load()
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.source = configSource{path: path, http: "127.0.0.1:0", data: dir} // as --config, --http and --data set it
-	cfg.applyFlags()
-	g, err := startGateway(cfg, quietLog())
+	g, err := startGateway(cfg, src, quietLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,15 +188,20 @@ func TestReloadRoutes(t *testing.T) {
 	if st, _, raw := admin.do("POST", "/admin/reload", "", &res); st != 200 {
 		t.Fatalf("reload: %d %s", st, raw)
 	}
-	if !strings.Contains(strings.Join(res.Reloaded, ","), "routes") || strings.Join(res.NeedsRestart, ",") != "log" {
-		t.Fatalf("reload answer %+v", res)
+	if strings.Join(res.Reloaded, ",") != "routes" || strings.Join(res.NeedsRestart, ",") != "log" {
+		t.Fatalf("reload answer %+v: want exactly what changed", res)
+	}
+	res = api.ReloadResult{}
+	if st, _, raw := admin.do("POST", "/admin/reload", "", &res); st != 200 || len(res.Reloaded) != 0 || strings.Join(res.NeedsRestart, ",") != "log" {
+		t.Fatalf("reload of an unchanged file: %d %s", st, raw)
 	}
 	if got := connectorOf(t, c, c.create(`{"number":"+14155559961"}`).ID); got != "b" {
 		t.Fatalf("after reload via %s, want b", got)
 	}
 	write("routes:\n  - {name: x, targets: [{connector: nosuch}]}\n")
 	st, _, raw := admin.do("POST", "/admin/reload", "", nil)
-	if st != 422 || !strings.Contains(string(raw), "nosuch") || !strings.Contains(string(raw), "invalid_config") {
+	if st != 422 || !strings.Contains(string(raw), "invalid_config") ||
+		!strings.Contains(string(raw), path+`:15: routes[0].targets[0].connector: \"nosuch\" is not a defined connector`) {
 		t.Fatalf("invalid reload: %d %s", st, raw)
 	}
 	if got := connectorOf(t, c, c.create(`{"number":"+14155559962"}`).ID); got != "b" {
@@ -233,7 +238,8 @@ func TestSIGHUPReload(t *testing.T) {
 func TestRouteCommand(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "c.yaml")
-	os.WriteFile(path, []byte(twoSMSCs("127.0.0.1:1", "127.0.0.1:2")+`routes:
+	// the SMSC password comes from the environment, which route does not need
+	os.WriteFile(path, []byte(strings.Replace(twoSMSCs("127.0.0.1:1", "127.0.0.1:2"), "password: secret", `password: "${NOT_SET_IN_ROUTE_TEST}"`, 1)+`routes:
   - {name: it-acme, match: {prefixes: ["+39"], tenants: [acme]}, targets: [{connector: b}, {connector: a}]}
   - {name: it, match: {prefixes: ["+39"]}, targets: [{connector: a}]}
 `), 0o600)

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/otpgate/otpgate/internal/config"
 )
 
-func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
+func newLogger(cfg config.LogConfig, w io.Writer) *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(cfg.Level))
 	opts := &slog.HandlerOptions{Level: level}
@@ -22,58 +25,64 @@ func newLogger(cfg LogConfig, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// source is where a running config came from: the file (a reload reads it
+// again; "" for the built-in sandbox config) and the command line's
+// overrides, applied over the file's values at start and after each reload.
+type source struct {
+	path, http, data string
+}
+
+// load reads the config the source names and applies the overrides.
+func (src source) load() (*config.Config, error) {
+	var cfg *config.Config
+	if src.path == "" {
+		cfg = config.Sandbox()
+	} else {
+		var err error
+		if cfg, err = config.Load(src.path, config.Options{}); err != nil {
+			return nil, err
+		}
+	}
+	if src.http != "" {
+		cfg.HTTP.Listen = src.http
+	}
+	if src.data != "" {
+		cfg.DataDir = src.data
+	}
+	return cfg, nil
+}
+
 // serveConfig reads the flags and the config file (or the sandbox defaults).
-func serveConfig(args []string) (*Config, error) {
+func serveConfig(args []string) (*config.Config, source, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	path := fs.String("config", "", "YAML config file; without it the sandbox runs")
 	httpAddr := fs.String("http", "", "HTTP listen address (overrides http.listen)")
 	dataDir := fs.String("data", "", "data directory (overrides data_dir)")
 	if err := fs.Parse(args); err != nil {
-		return nil, err
+		return nil, source{}, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		return nil, source{}, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
 	}
-	var cfg *Config
-	var err error
-	if *path == "" {
-		cfg, err = ParseConfig([]byte("sandbox: true\n"))
-	} else {
-		cfg, err = LoadConfig(*path)
-	}
-	if err != nil {
-		return nil, err
-	}
-	cfg.source = configSource{path: *path, http: *httpAddr, data: *dataDir}
-	cfg.applyFlags()
-	return cfg, nil
-}
-
-// applyFlags puts the command line's overrides over the file's values.
-func (c *Config) applyFlags() {
-	if c.source.http != "" {
-		c.HTTP.Listen = c.source.http
-	}
-	if c.source.data != "" {
-		c.DataDir = c.source.data
-	}
+	src := source{path: *path, http: *httpAddr, data: *dataDir}
+	cfg, err := src.load()
+	return cfg, src, err
 }
 
 func runServe(args []string) error {
-	cfg, err := serveConfig(args)
+	cfg, src, err := serveConfig(args)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.Log, os.Stderr)
 	setMemoryLimit(cfg.MemoryLimitMB, cfg.Store.CacheMB)
-	g, err := startGateway(cfg, log)
+	g, err := startGateway(cfg, src, log)
 	if err != nil {
 		return err
 	}
 	log.Info("otpgate serving", "version", version, "http", g.Addr(), "sandbox", cfg.Sandbox, "data_dir", cfg.DataDir, "store_sync", cfg.Store.Sync)
 	if cfg.Sandbox {
-		fmt.Fprintf(os.Stderr, "\nSandbox mode. HTTP API on http://%s, SMSC simulator on %s.\nDemo tenant API key: %s\nDemo webhook secret: %s\nAdmin key:           %s\n\n",
-			g.Addr(), g.sim.Addr(), g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey)
+		g.writeBanner(os.Stderr)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -89,10 +98,6 @@ wait:
 			log.Error("http server stopped", "err", err)
 			break wait
 		case <-hup:
-			if g.cfgPath == "" {
-				log.Warn("SIGHUP: no config file to reload (started without --config)")
-				continue
-			}
 			if res, err := g.Reload(); err != nil {
 				log.Error("SIGHUP: config not reloaded; the running one stays", "err", err)
 			} else {
@@ -109,4 +114,25 @@ wait:
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// writeBanner tells a sandbox user what is running and the keys to use.
+func (g *gateway) writeBanner(w io.Writer) {
+	base := "http://" + g.Addr()
+	fmt.Fprintf(w, `
+Sandbox mode.
+  HTTP API         %s
+  SMSC simulator   %s (SMPP; connector "sandbox")
+  SIP simulator    %s (UDP; trunk "sandbox-voice")
+  Data directory   %s (keys below are kept in %s)
+
+Demo tenant API key:  %s
+Demo webhook secret:  %s
+Admin key:            %s
+  good for POST %s/admin/reload and GET %s/admin/webhooks/dead
+
+Try: curl -s -X POST %s/v1/verifications -H "Authorization: Bearer %s" -d '{"number":"+14155552671"}'
+
+`, base, g.sim.Addr(), g.uas.Addr(), g.cfg.DataDir, filepath.Join(g.cfg.DataDir, "sandbox.json"),
+		g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey, base, base, base, g.demoKey)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/sip"
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/tts"
@@ -37,7 +38,7 @@ func (v sipVoicer) Call(ctx context.Context, vc engine.VoiceCall) (engine.VoiceR
 		return engine.VoiceResult{Outcome: engine.MsgFailed}, &sendError{err, "tts_failed", true}
 	}
 	start := time.Now()
-	res, err := v.c.Place(ctx, sip.Call{To: vc.To, Audio: mu, AudioALaw: al})
+	res, err := v.c.Place(ctx, sip.Call{CallID: vc.ID, To: vc.To, Audio: mu, AudioALaw: al})
 	out := engine.VoiceResult{CallID: res.CallID, Outcome: string(res.Outcome)}
 	if !res.Answered.IsZero() {
 		out.Answered = res.Answered.Sub(start)
@@ -53,7 +54,7 @@ func (v sipVoicer) Call(ctx context.Context, vc engine.VoiceCall) (engine.VoiceR
 
 // startVoice starts the trunks (and, in sandbox mode, the SIP simulator as
 // trunk "sandbox-voice") and returns the voice connectors by name.
-func (g *gateway) startVoice(cfg *Config, log *slog.Logger) (map[string]engine.Voicer, error) {
+func (g *gateway) startVoice(cfg *config.Config, log *slog.Logger) (map[string]engine.Voicer, error) {
 	r, err := tts.New(tts.Options{})
 	if err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (g *gateway) startVoice(cfg *Config, log *slog.Logger) (map[string]engine.V
 		if err := g.uas.Listen("udp", "127.0.0.1:0"); err != nil {
 			return nil, fmt.Errorf("sandbox sip: %w", err)
 		}
-		trunks = append([]TrunkConf{{Name: "sandbox-voice", Address: g.uas.Addr(), LocalIP: "127.0.0.1", RingTimeout: Duration(20 * time.Second)}}, trunks...)
+		trunks = append([]config.TrunkConf{{Name: "sandbox-voice", Address: g.uas.Addr(), LocalIP: "127.0.0.1", RingTimeout: config.Duration(20 * time.Second)}}, trunks...)
 	}
 	voicers := map[string]engine.Voicer{}
 	for _, t := range trunks {
@@ -88,23 +89,30 @@ func (g *gateway) startVoice(cfg *Config, log *slog.Logger) (map[string]engine.V
 	return voicers, nil
 }
 
-// sandboxCalls is the API's CallInbox in sandbox mode.
-type sandboxCalls struct{ s *uas.Server }
+// sandboxCalls is the API's CallInbox in sandbox mode: the calls the SIP
+// simulator took, each shown (and played) only to the tenant whose
+// verification placed it.
+type sandboxCalls struct {
+	s  *uas.Server
+	st owners
+}
 
-func (c sandboxCalls) Calls(number string) []api.SandboxCall {
-	recs := c.s.Calls(number)
-	out := make([]api.SandboxCall, len(recs))
-	for i, r := range recs {
-		out[i] = api.SandboxCall{ID: r.ID, From: r.From, To: r.To, Outcome: r.Outcome, Codec: r.Codec,
+func (c sandboxCalls) Calls(tenant, number string) []api.SandboxCall {
+	var out []api.SandboxCall
+	for _, r := range c.s.Calls(number) {
+		if !ownedBy(c.st, tenant, "sandbox-voice", r.ID) {
+			continue
+		}
+		out = append(out, api.SandboxCall{ID: r.ID, From: r.From, To: r.To, Outcome: r.Outcome, Codec: r.Codec,
 			Started: r.Started, Answered: r.Answered, Ended: r.Ended, Seconds: float64(len(r.Audio)) / 8000,
-			AudioURL: "/v1/sandbox/calls/" + r.ID + "/audio.wav"}
+			AudioURL: "/v1/sandbox/calls/" + r.ID + "/audio.wav"})
 	}
 	return out
 }
 
-func (c sandboxCalls) CallAudio(id string) ([]byte, bool) {
+func (c sandboxCalls) CallAudio(tenant, id string) ([]byte, bool) {
 	r, ok := c.s.Call(id)
-	if !ok {
+	if !ok || !ownedBy(c.st, tenant, "sandbox-voice", id) {
 		return nil, false
 	}
 	law := tts.MuLaw

@@ -1,0 +1,347 @@
+// Package config owns the one YAML file of a deployment: its model (every
+// field with its default and its trade-off, in the comment beside it), its
+// loading (${ENV} expansion, strict field names with "did you mean", types
+// checked field by field) and its validation. Every error it returns is an
+// *Error that reads FILE:LINE: path.to.field: what is wrong, so a newcomer
+// finds where a field is checked in validate.go and where it is in the file
+// from the message alone. cmd/otpgate only loads and wires.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/otpgate/otpgate/engine"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the one YAML file of a deployment. Every field has a default
+// (given in its comment); `${NAME}` anywhere in the file is replaced by the
+// environment variable NAME (an unset variable is an error), so secrets can
+// stay out of the file.
+type Config struct {
+	// Sandbox runs the built-in SMSC simulator as connector "sandbox" (the
+	// default route unless routes.default names another) and serves
+	// /v1/sandbox/messages. Default false; true when no config file is given.
+	Sandbox bool `yaml:"sandbox"`
+	// DataDir holds the store. Default ./otpgate-data.
+	DataDir string `yaml:"data_dir"`
+	// ServerKey: base64 of 32 random bytes (`otpgate key server`). Codes are
+	// hashed and sealed under keys derived from it: changing it makes every
+	// pending code uncheckable. The environment variable OTPGATE_SERVER_KEY
+	// overrides it. Required outside sandbox mode (the sandbox keeps one in
+	// its data directory).
+	ServerKey string `yaml:"server_key"`
+	// MemoryLimitMB is the soft limit of the Go runtime's memory: near it
+	// the garbage collector runs more often (more CPU) to stay under it.
+	// Pebble's block cache (store.cache_mb) is outside it (a build without
+	// cgo keeps the cache in Go memory, and the limit grows by cache_mb),
+	// so the process's resident size is about this plus cache_mb. Default 320
+	// (with the default cache: under 512 MiB resident with 10 million
+	// stored verifications); -1: no limit; GOMEMLIMIT in the environment
+	// overrides it.
+	MemoryLimitMB int        `yaml:"memory_limit_mb"`
+	HTTP          HTTPConfig `yaml:"http"`
+	Store         StoreConf  `yaml:"store"`
+	Log           LogConfig  `yaml:"log"`
+	SMS           SMSConfig  `yaml:"sms"`
+	SMSCs         []SMSCConf `yaml:"smscs"`
+	// Trunks: SIP trunks for voice steps; a route with match.channel voice
+	// picks among them (without one, every trunk in order).
+	Trunks []TrunkConf `yaml:"trunks"`
+	Voice  VoiceConf   `yaml:"voice"`
+	Routes RoutesConf  `yaml:"routes"`
+	// RouteHealth: when a connector is skipped by the router.
+	RouteHealth HealthConf `yaml:"route_health"`
+	// Templates: name → locale → text with {code}, {brand}, {minutes}.
+	// Built-in "default" templates exist for en, it, fr, de, es.
+	Templates engine.Templates `yaml:"templates"`
+	Tenants   []TenantConf     `yaml:"tenants"`
+	Webhooks  WebhooksConf     `yaml:"webhooks"`
+	Limits    LimitsConf       `yaml:"limits"`
+	Admin     AdminConf        `yaml:"admin"`
+
+	// lines: where each field is in the file, for errors found after
+	// loading (Locate).
+	lines *index
+}
+
+// WebhooksConf configures webhook delivery.
+type WebhooksConf struct {
+	Timeout  Duration `yaml:"timeout"`   // one attempt; default 5s
+	MaxAge   Duration `yaml:"max_age"`   // then dead letter; default 24h
+	RetryMin Duration `yaml:"retry_min"` // back-off start; default 1s
+	RetryMax Duration `yaml:"retry_max"` // back-off cap; default 10m
+	Workers  int      `yaml:"workers"`   // deliveries at once; default 32
+	// AllowPrivate, AllowLoopback: callback URLs on private (RFC 1918, ULA)
+	// or loopback addresses. Default false (true for loopback in sandbox
+	// mode). Link-local addresses are never allowed.
+	AllowPrivate  *bool `yaml:"allow_private"`
+	AllowLoopback *bool `yaml:"allow_loopback"`
+}
+
+// LimitsConf holds the per-number limits (all tenants together).
+type LimitsConf struct {
+	NumberSends  WindowConf `yaml:"number_sends"`  // default 5 per 10m
+	NumberChecks WindowConf `yaml:"number_checks"` // default 15 per 10m
+}
+
+// WindowConf is "at most max per per"; max -1 turns the limit off.
+type WindowConf struct {
+	Max int      `yaml:"max"`
+	Per Duration `yaml:"per"`
+}
+
+// AdminConf configures /admin/….
+type AdminConf struct {
+	// APIKeys: hashes of admin keys ("sha256:…", from `otpgate key new`).
+	// Without any, /admin/… is not served.
+	APIKeys []string `yaml:"api_keys"`
+}
+
+// RateConf is a token bucket.
+type RateConf struct {
+	PerSecond float64 `yaml:"per_second"` // 0: no limit
+	Burst     int     `yaml:"burst"`      // default per_second rounded up
+}
+
+// HTTPConfig configures the API listener.
+type HTTPConfig struct {
+	Listen       string `yaml:"listen"`         // default 127.0.0.1:8080
+	MaxBodyBytes int    `yaml:"max_body_bytes"` // default 16384
+	// DrainDelay: on SIGTERM, /readyz answers 503 for this long before the
+	// listener closes, so a load balancer stops sending first (connections
+	// still queued in the kernel when a listener closes are reset). Default
+	// 1s; 0 closes at once.
+	DrainDelay *Duration `yaml:"drain_delay"`
+}
+
+// StoreConf configures engine/store.
+type StoreConf struct {
+	Sync         string   `yaml:"sync"`          // always (default) | batch | none
+	SyncInterval Duration `yaml:"sync_interval"` // WAL fsync period under batch; default 10ms
+	Shards       int      `yaml:"shards"`        // logical shards; default 256
+	CacheMB      int      `yaml:"cache_mb"`      // Pebble block cache incl. 2 memtables of 16 MiB; at least 48; default 128
+	// RecordCache: decoded records of recent writes kept in memory (about
+	// 1.3 KiB each) so sends, receipts and checks skip a disk read;
+	// default 65536; -1 turns it off.
+	RecordCache int `yaml:"record_cache"`
+	// Retention: how long ended verifications and dead-lettered webhooks
+	// are kept (for GET, audit) before they are deleted. Default 168h.
+	Retention Duration `yaml:"retention"`
+}
+
+// LogConfig configures log/slog.
+type LogConfig struct {
+	Level  string `yaml:"level"`  // debug | info (default) | warn | error
+	Format string `yaml:"format"` // json (default) | text
+}
+
+// SMSConfig holds SMS defaults.
+type SMSConfig struct {
+	DefaultSenderID string   `yaml:"default_sender_id"` // default "Otpgate"
+	SendTimeout     Duration `yaml:"send_timeout"`      // one send attempt; default 15s
+	// MaxSendBacklog: sends queued or under way beyond which creates wait
+	// (back-pressure); default 2048. AdmitWait: how long a create waits
+	// for a place before 503 overloaded; default 2s.
+	MaxSendBacklog int      `yaml:"max_send_backlog"`
+	AdmitWait      Duration `yaml:"admit_wait"`
+	// DispatchLease: a message handed to an SMSC whose "submitted" was not
+	// yet durable when the process died is sent again this long after it
+	// was handed over (it may have reached the SMSC: one duplicate at
+	// most). Shorter re-sends sooner after a crash; it must exceed
+	// send_timeout, or a send still waiting for its SMSC would be started
+	// again beside it. Messages never handed to a connector go out at once
+	// after a restart, whatever this says. Default twice send_timeout
+	// (50s with the defaults).
+	DispatchLease Duration `yaml:"dispatch_lease"`
+	// Workers: messages being sent at once (each waits for its connector's
+	// answer, up to send_timeout). More keeps many slow SMSCs busy; each
+	// costs a goroutine. Messages beyond them wait in the send queue, and
+	// after a crash those go out at once (they were never handed to a
+	// connector). Default 256.
+	Workers int `yaml:"workers"`
+}
+
+// SMSCConf is one SMSC link.
+type SMSCConf struct {
+	Name          string   `yaml:"name"`           // required, unique
+	Address       string   `yaml:"address"`        // host:port, required
+	SystemID      string   `yaml:"system_id"`      // required
+	Password      string   `yaml:"password"`       // use ${ENV} to keep it out of the file
+	SystemType    string   `yaml:"system_type"`    // default ""
+	Window        int      `yaml:"window"`         // outstanding submit_sm; default 10
+	EnquireLink   Duration `yaml:"enquire_link"`   // default 30s
+	SubmitTimeout Duration `yaml:"submit_timeout"` // wait for submit_sm_resp; default 10s
+	ReconnectMin  Duration `yaml:"reconnect_min"`  // default 500ms
+	ReconnectMax  Duration `yaml:"reconnect_max"`  // default 30s
+	// Binds: kinds and counts of binds to open; default one transceiver.
+	// Transmitters need a receiver (or a transceiver) for receipts.
+	Binds            []BindConf `yaml:"binds"`
+	InterfaceVersion int        `yaml:"interface_version"` // default 0x34
+	AddrTON          int        `yaml:"addr_ton"`          // bind addr_ton; default 0
+	AddrNPI          int        `yaml:"addr_npi"`          // bind addr_npi; default 0
+	AddressRange     string     `yaml:"address_range"`     // bind address_range; default ""
+	TPS              float64    `yaml:"tps"`               // submits per second to this SMSC; 0: no limit
+	BindTPS          float64    `yaml:"bind_tps"`          // per bind; 0: no limit
+	// Concat: how long texts are split: udh8 (default), udh16, sar.
+	Concat string `yaml:"concat"`
+	// Latin1: send non-GSM text that fits ISO-8859-1 as data_coding 3
+	// instead of UCS-2 (only where the SMSC supports it). Default false.
+	Latin1 bool `yaml:"latin1"`
+	// ReceiptIDs: how this SMSC spells message ids in receipts: auto
+	// (default: try as given, then hex/decimal conversions), same, hex, decimal.
+	ReceiptIDs string   `yaml:"receipt_ids"`
+	TLS        *TLSConf `yaml:"tls"`
+}
+
+// TrunkConf is one SIP trunk.
+type TrunkConf struct {
+	Name        string   `yaml:"name"`         // required, unique among SMSCs and trunks
+	Address     string   `yaml:"address"`      // host:port, required
+	Transport   string   `yaml:"transport"`    // udp (default) | tcp | tls
+	Username    string   `yaml:"username"`     // digest credentials for 401/407
+	Password    string   `yaml:"password"`     // use ${ENV}
+	From        string   `yaml:"from"`         // caller id; default "otpgate"
+	Domain      string   `yaml:"domain"`       // for the URIs; default the trunk host
+	MaxCalls    int      `yaml:"max_calls"`    // concurrent calls; default 100
+	CPS         float64  `yaml:"cps"`          // calls per second; 0: no cap
+	RingTimeout Duration `yaml:"ring_timeout"` // default 30s
+	LocalIP     string   `yaml:"local_ip"`     // RTP/Contact address; default the outbound interface
+}
+
+// VoiceConf configures what calls say.
+type VoiceConf struct {
+	// TTSCommand: per language, a command that speaks the brand name before
+	// the code (argv with {text} and {out}; without {out} it writes WAV to
+	// stdout), e.g. en: [flite, -voice, kal16, -t, "{text}", -o, "{out}"].
+	// Default none: calls read the code from the built-in prompts only.
+	TTSCommand map[string][]string `yaml:"tts_command"`
+}
+
+// BindConf is one kind of bind and how many of it.
+type BindConf struct {
+	Kind  string `yaml:"kind"`  // transceiver | transmitter | receiver
+	Count int    `yaml:"count"` // default 1
+}
+
+// TLSConf turns on TLS to an SMSC.
+type TLSConf struct {
+	CAFile             string `yaml:"ca_file"`              // PEM roots; default the system's
+	ServerName         string `yaml:"server_name"`          // default the address's host
+	InsecureSkipVerify bool   `yaml:"insecure_skip_verify"` // never in production
+}
+
+// RoutesConf is the routing table. In YAML it is either a list of routes
+// (RouteConf), or the short form `{default: SMSC, prefixes: {"+39": SMSC}}`
+// which becomes one failover route per prefix plus a catch-all.
+type RoutesConf struct {
+	List []RouteConf
+	// Short form, kept for small set-ups.
+	Default  string
+	Prefixes map[string]string
+}
+
+// RouteConf is one route: which messages it takes and where they go.
+type RouteConf struct {
+	Name  string `yaml:"name"` // required, unique
+	Match struct {
+		Countries  []string `yaml:"countries"`   // ISO 3166-1 alpha-2
+		Prefixes   []string `yaml:"prefixes"`    // E.164 prefixes; the longest match ranks the route
+		Senders    []string `yaml:"senders"`     // exact sender ids or patterns with * and ?
+		SenderKind string   `yaml:"sender_kind"` // alphanumeric | numeric | "" (any)
+		Tenants    []string `yaml:"tenants"`
+		Channel    string   `yaml:"channel"` // sms (default) | voice
+	} `yaml:"match"`
+	// Targets: the SMSCs, in failover order; weight for strategy weighted,
+	// cost per message for least_cost.
+	Targets []struct {
+		Connector string  `yaml:"connector"`
+		Weight    int     `yaml:"weight"`
+		Cost      float64 `yaml:"cost"`
+	} `yaml:"targets"`
+	Strategy  string `yaml:"strategy"`   // failover (default) | weighted | least_cost
+	Sender    string `yaml:"sender"`     // replaces the sender on this route
+	SourceTON *int   `yaml:"source_ton"` // originator TON on this route
+	SourceNPI *int   `yaml:"source_npi"` // originator NPI on this route
+}
+
+// UnmarshalYAML reads the list form or the short form.
+func (r *RoutesConf) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return n.Decode(&r.List)
+	case yaml.MappingNode:
+		var short struct {
+			Default  string            `yaml:"default"`
+			Prefixes map[string]string `yaml:"prefixes"`
+		}
+		if err := n.Decode(&short); err != nil {
+			return err
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i].Value; k != "default" && k != "prefixes" {
+				return fmt.Errorf("unknown field %q (the short form has default and prefixes; use a list of routes for more)", k)
+			}
+		}
+		r.Default, r.Prefixes = short.Default, short.Prefixes
+		return nil
+	}
+	return fmt.Errorf("want a list of routes or {default, prefixes}")
+}
+
+// HealthConf tunes how connectors are judged for routing.
+type HealthConf struct {
+	Window     Duration `yaml:"window"`      // sliding window of receipts; default 5m
+	MinSamples int      `yaml:"min_samples"` // receipts needed before the rate counts; default 20
+	Threshold  *float64 `yaml:"threshold"`   // success rate under which a connector is skipped; default 0.5; 0 turns it off
+	ProbeEvery int      `yaml:"probe_every"` // a skipped connector still gets one message in this many; default 20
+}
+
+// TenantConf is one tenant.
+type TenantConf struct {
+	ID      string   `yaml:"id"`       // required, unique
+	APIKeys []string `yaml:"api_keys"` // "sha256:<hex>" from `otpgate key new`; at least one
+	Brand   string   `yaml:"brand"`    // {brand} in templates; default the id
+	// SenderID: alphanumeric (≤11) or numeric originator; default sms.default_sender_id.
+	SenderID      string           `yaml:"sender_id"`
+	CodeLength    int              `yaml:"code_length"`    // 4..10; default 6
+	CodeType      string           `yaml:"code_type"`      // numeric (default) | alpha | alphanumeric
+	TTL           Duration         `yaml:"ttl"`            // 30s..24h; default 10m
+	MaxAttempts   int              `yaml:"max_attempts"`   // 1..10; default 5
+	Template      string           `yaml:"template"`       // template name; default "default"
+	Locale        string           `yaml:"locale"`         // when the number's country names none; default en
+	PendingPolicy string           `yaml:"pending_policy"` // reuse (default) | reject | replace
+	Templates     engine.Templates `yaml:"templates"`      // the tenant's own, searched first
+	// CallbackURL gets the tenant's webhooks when a request names none.
+	CallbackURL string `yaml:"callback_url"`
+	// WebhookSecret signs the tenant's webhooks (Otpgate-Signature);
+	// required for callbacks. Use ${ENV}.
+	WebhookSecret string `yaml:"webhook_secret"`
+	// RateLimit: the tenant's requests per second. Default: none.
+	RateLimit RateConf `yaml:"rate_limit"`
+	// Workflow: the steps of a verification when a request names none;
+	// default [sms]. NextEventWait: the wait between steps; default 2m.
+	Workflow      []string `yaml:"workflow"`
+	NextEventWait Duration `yaml:"next_event_wait"`
+}
+
+// Duration reads "10s", "5m" from YAML.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return fmt.Errorf("want a duration such as 10s or 5m")
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("%q is not a duration such as 10s or 5m", s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// D returns the time.Duration.
+func (d Duration) D() time.Duration { return time.Duration(d) }

@@ -1,0 +1,58 @@
+package config
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/otpgate/otpgate/router"
+)
+
+// Routes turns the config into the router's routes (the short form into
+// one route per prefix and a catch-all "default").
+func (r RoutesConf) Routes() []router.Route {
+	var out []router.Route
+	for _, rc := range r.List {
+		rt := router.Route{Name: rc.Name, Strategy: rc.Strategy, Sender: rc.Sender, SourceTON: rc.SourceTON, SourceNPI: rc.SourceNPI,
+			Match: router.Match{Countries: rc.Match.Countries, Prefixes: rc.Match.Prefixes, Senders: rc.Match.Senders,
+				SenderKind: rc.Match.SenderKind, Tenants: rc.Match.Tenants, Channel: rc.Match.Channel}}
+		for _, t := range rc.Targets {
+			rt.Targets = append(rt.Targets, router.Target{Connector: t.Connector, Weight: t.Weight, Cost: t.Cost})
+		}
+		out = append(out, rt)
+	}
+	prefixes := slices.Sorted(maps.Keys(r.Prefixes))
+	for _, p := range prefixes {
+		out = append(out, router.Route{Name: "prefix " + p, Match: router.Match{Prefixes: []string{p}}, Targets: []router.Target{{Connector: r.Prefixes[p]}}})
+	}
+	if r.Default != "" {
+		out = append(out, router.Route{Name: "default", Targets: []router.Target{{Connector: r.Default}}})
+	}
+	return out
+}
+
+// RouteTable is the routing table in force: the configured routes, plus,
+// when no route takes voice, one that sends voice through every trunk in
+// order.
+func (c *Config) RouteTable() []router.Route {
+	rs := c.Routes.Routes()
+	voice := false
+	for _, r := range rs {
+		voice = voice || r.Match.Channel == router.ChannelVoice
+	}
+	if !voice {
+		var ts []router.Target
+		if c.Sandbox {
+			ts = append(ts, router.Target{Connector: "sandbox-voice"})
+		}
+		for _, t := range c.Trunks {
+			ts = append(ts, router.Target{Connector: t.Name})
+		}
+		if len(ts) > router.MaxTargets {
+			ts = ts[:router.MaxTargets]
+		}
+		if len(ts) > 0 {
+			rs = append(rs, router.Route{Name: "voice (every trunk)", Match: router.Match{Channel: router.ChannelVoice}, Targets: ts})
+		}
+	}
+	return rs
+}

@@ -1,0 +1,365 @@
+package config
+
+import (
+	"cmp"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/router"
+)
+
+// finish applies defaults and validates. Every error is an *Error naming
+// the field's path; parse adds the file and line.
+func (c *Config) finish(opts Options) error {
+	if c.DataDir == "" {
+		c.DataDir = "./otpgate-data"
+	}
+	if c.HTTP.Listen == "" {
+		c.HTTP.Listen = "127.0.0.1:8080"
+	}
+	if c.HTTP.MaxBodyBytes == 0 {
+		c.HTTP.MaxBodyBytes = 16 << 10
+	}
+	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 1<<20 {
+		return errf("http.max_body_bytes", "%d is outside 1024..1048576", c.HTTP.MaxBodyBytes)
+	}
+	if c.Store.Sync == "" {
+		c.Store.Sync = "always"
+	}
+	switch c.Store.Sync {
+	case "always", "batch", "none":
+	default:
+		return errf("store.sync", "%q is not one of always, batch, none", c.Store.Sync)
+	}
+	if c.Store.Shards < 0 || c.Store.Shards > 65536 {
+		return errf("store.shards", "%d is outside 1..65536", c.Store.Shards)
+	}
+	if c.Store.CacheMB < 0 || (c.Store.CacheMB > 0 && c.Store.CacheMB < 48) {
+		return errf("store.cache_mb", "%d is below 48 (the cache holds Pebble's two 16 MiB memtables besides blocks)", c.Store.CacheMB)
+	}
+	if c.MemoryLimitMB < -1 || (c.MemoryLimitMB > 0 && c.MemoryLimitMB < 64) {
+		return errf("memory_limit_mb", "%d is below 64 (-1 for no limit)", c.MemoryLimitMB)
+	}
+	if c.SMS.MaxSendBacklog < 0 || c.SMS.MaxSendBacklog > 1_000_000 {
+		return errf("sms.max_send_backlog", "%d is outside 1..1000000", c.SMS.MaxSendBacklog)
+	}
+	if c.SMS.Workers < 0 || c.SMS.Workers > 65536 {
+		return errf("sms.workers", "%d is outside 1..65536", c.SMS.Workers)
+	}
+	if w := c.SMS.AdmitWait.D(); w < 0 || w > time.Minute {
+		return errf("sms.admit_wait", "%s is outside 0..1m", w)
+	}
+	if c.Store.RecordCache < -1 || c.Store.RecordCache > 10_000_000 {
+		return errf("store.record_cache", "%d is outside -1..10000000 (-1 turns the cache off)", c.Store.RecordCache)
+	}
+	switch c.Log.Level {
+	case "", "debug", "info", "warn", "error":
+	default:
+		return errf("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "", "json", "text":
+	default:
+		return errf("log.format", "%q is not one of json, text", c.Log.Format)
+	}
+	if env := os.Getenv("OTPGATE_SERVER_KEY"); env != "" {
+		c.ServerKey = env
+	}
+	if c.ServerKey != "" {
+		if _, err := DecodeServerKey(c.ServerKey); err != nil {
+			return errf("server_key", "%v", err)
+		}
+	} else if !c.Sandbox && !opts.RoutingOnly {
+		return errf("server_key", "required outside sandbox mode (make one with `otpgate key server`, or set OTPGATE_SERVER_KEY)")
+	}
+	names := map[string]bool{}
+	for i, s := range c.SMSCs {
+		at := fmt.Sprintf("smscs[%d]", i)
+		switch {
+		case s.Name == "":
+			return errf(at+".name", "required")
+		case s.Name == "sandbox" && c.Sandbox:
+			return errf(at+".name", "%q is the built-in simulator's name in sandbox mode", s.Name)
+		case names[s.Name]:
+			return errf(at+".name", "%q used twice", s.Name)
+		case s.Address == "":
+			return errf(at+".address", "required (host:port)")
+		case !strings.Contains(s.Address, ":"):
+			return errf(at+".address", "%q is not host:port", s.Address)
+		case s.SystemID == "":
+			return errf(at+".system_id", "required")
+		case len(s.SystemID) > 15:
+			return errf(at+".system_id", "longer than 15 characters (SMPP limit)")
+		case len(s.Password) > 8:
+			return errf(at+".password", "longer than 8 characters (SMPP 3.4 limit)")
+		case s.Window < 0 || s.Window > 1000:
+			return errf(at+".window", "%d is outside 1..1000", s.Window)
+		case s.TPS < 0 || s.BindTPS < 0:
+			return errf(at+".tps", "negative")
+		case s.InterfaceVersion < 0 || s.InterfaceVersion > 0xff:
+			return errf(at+".interface_version", "%d is not a byte", s.InterfaceVersion)
+		case s.AddrTON < 0 || s.AddrTON > 0xff || s.AddrNPI < 0 || s.AddrNPI > 0xff:
+			return errf(at+".addr_ton/addr_npi", "not a byte")
+		}
+		switch s.Concat {
+		case "", "udh8", "udh16", "sar":
+		default:
+			return errf(at+".concat", "%q is not one of udh8, udh16, sar", s.Concat)
+		}
+		switch s.ReceiptIDs {
+		case "", "auto", "same", "hex", "decimal":
+		default:
+			return errf(at+".receipt_ids", "%q is not one of auto, same, hex, decimal", s.ReceiptIDs)
+		}
+		transmit := len(s.Binds) == 0
+		for j, b := range s.Binds {
+			switch b.Kind {
+			case "transceiver", "transmitter":
+				transmit = true
+			case "receiver":
+			default:
+				return errf(fmt.Sprintf("%s.binds[%d].kind", at, j), "%q is not one of transceiver, transmitter, receiver", b.Kind)
+			}
+			if b.Count < 0 || b.Count > 64 {
+				return errf(fmt.Sprintf("%s.binds[%d].count", at, j), "%d is outside 1..64", b.Count)
+			}
+		}
+		if !transmit {
+			return errf(at+".binds", "no transmitter or transceiver bind: nothing could be sent")
+		}
+		if s.TLS != nil && s.TLS.CAFile != "" {
+			if _, err := os.Stat(s.TLS.CAFile); err != nil {
+				return errf(at+".tls.ca_file", "%v", err)
+			}
+		}
+		names[s.Name] = true
+	}
+	if c.Sandbox {
+		names["sandbox"] = true
+	}
+	// A submit that times out is tried once more on another bind, so one
+	// send may wait two submit timeouts.
+	var maxSubmit time.Duration
+	if c.Sandbox || len(c.SMSCs) == 0 {
+		maxSubmit = 10 * time.Second // the connector's default
+	}
+	for _, s := range c.SMSCs {
+		maxSubmit = max(maxSubmit, cmp.Or(s.SubmitTimeout.D(), 10*time.Second))
+	}
+	if c.SMS.SendTimeout == 0 {
+		c.SMS.SendTimeout = Duration(2*maxSubmit + 5*time.Second)
+	}
+	if c.SMS.SendTimeout.D() < 2*maxSubmit+time.Second {
+		return errf("sms.send_timeout", "%s must exceed twice the longest smscs[].submit_timeout (%s; a timed-out submit is tried once more on another bind) by at least 1s, or a send gives up while the SMSC may still accept it", c.SMS.SendTimeout.D(), maxSubmit)
+	}
+	if c.SMS.DispatchLease == 0 {
+		c.SMS.DispatchLease = 2 * c.SMS.SendTimeout
+	}
+	if c.SMS.DispatchLease.D() <= c.SMS.SendTimeout.D() {
+		return errf("sms.dispatch_lease", "%s must exceed sms.send_timeout (%s), or a send still waiting for its SMSC would be started again beside it", c.SMS.DispatchLease.D(), c.SMS.SendTimeout.D())
+	}
+	if len(names) == 0 {
+		return errf("smscs", "no SMSC configured (name one, or set sandbox: true)")
+	}
+	if len(c.Routes.List) > 0 && (c.Routes.Default != "" || len(c.Routes.Prefixes) > 0) {
+		return errf("routes", "give a list of routes or the short form, not both")
+	}
+	if len(c.Routes.List) == 0 && c.Routes.Default == "" {
+		switch {
+		case c.Sandbox:
+			c.Routes.Default = "sandbox"
+		case len(c.SMSCs) == 1:
+			c.Routes.Default = c.SMSCs[0].Name
+		}
+	}
+	if c.Routes.Default != "" && !names[c.Routes.Default] {
+		return errf("routes.default", "%q is not a configured SMSC", c.Routes.Default)
+	}
+	for _, p := range slices.Sorted(maps.Keys(c.Routes.Prefixes)) {
+		if to := c.Routes.Prefixes[p]; !names[to] {
+			return errf(fmt.Sprintf("routes.prefixes[%q]", p), "%q is not a configured SMSC", to)
+		}
+	}
+	for i, t := range c.Trunks {
+		at := fmt.Sprintf("trunks[%d]", i)
+		switch {
+		case t.Name == "":
+			return errf(at+".name", "required")
+		case names[t.Name] || (c.Sandbox && t.Name == "sandbox-voice"):
+			return errf(at+".name", "%q is already an SMSC's or a trunk's name", t.Name)
+		case !strings.Contains(t.Address, ":"):
+			return errf(at+".address", "%q is not host:port", t.Address)
+		case t.MaxCalls < 0 || t.CPS < 0:
+			return errf(at, "max_calls and cps must not be negative")
+		}
+		switch t.Transport {
+		case "", "udp", "tcp", "tls":
+		default:
+			return errf(at+".transport", "%q is not one of udp, tcp, tls", t.Transport)
+		}
+		names[t.Name] = true
+	}
+	if c.Sandbox {
+		names["sandbox-voice"] = true
+	}
+	if _, err := router.New(c.RouteTable(), func(n string) bool { return names[n] }); err != nil {
+		return pathError(err)
+	}
+	if h := c.RouteHealth; h.MinSamples < 0 || h.ProbeEvery < 0 || (h.Threshold != nil && (*h.Threshold < 0 || *h.Threshold > 1)) {
+		return errf("route_health", "min_samples and probe_every must not be negative, threshold in 0..1")
+	}
+	if err := c.Templates.Validate("templates"); err != nil {
+		return pathError(err)
+	}
+	ids := map[string]bool{}
+	hashes := map[[32]byte]string{}
+	for i, t := range c.Tenants {
+		at := fmt.Sprintf("tenants[%d]", i)
+		switch {
+		case t.ID == "":
+			return errf(at+".id", "required")
+		case ids[t.ID]:
+			return errf(at+".id", "%q used twice", t.ID)
+		case len(t.APIKeys) == 0:
+			return errf(at+".api_keys", "at least one key hash (from `otpgate key new`)")
+		case t.CodeLength != 0 && (t.CodeLength < engine.MinCodeLength || t.CodeLength > engine.MaxCodeLength):
+			return errf(at+".code_length", "%d is outside 4..10", t.CodeLength)
+		case t.MaxAttempts != 0 && (t.MaxAttempts < 1 || t.MaxAttempts > 10):
+			return errf(at+".max_attempts", "%d is outside 1..10", t.MaxAttempts)
+		case t.TTL != 0 && (t.TTL.D() < 30*time.Second || t.TTL.D() > 24*time.Hour):
+			return errf(at+".ttl", "%s is outside 30s..24h", t.TTL.D())
+		}
+		switch t.CodeType {
+		case "", engine.CodeNumeric, engine.CodeAlpha, engine.CodeAlphanumeric:
+		default:
+			return errf(at+".code_type", "%q is not one of numeric, alpha, alphanumeric", t.CodeType)
+		}
+		switch t.PendingPolicy {
+		case "", engine.PolicyReuse, engine.PolicyReject, engine.PolicyReplace:
+		default:
+			return errf(at+".pending_policy", "%q is not one of reuse, reject, replace", t.PendingPolicy)
+		}
+		if c.Sandbox && t.ID == "demo" {
+			return errf(at+".id", "\"demo\" is the sandbox's own tenant")
+		}
+		for j, k := range t.APIKeys {
+			sum, err := api.ParseKeyHash(strings.ToLower(k))
+			if err != nil {
+				return errf(fmt.Sprintf("%s.api_keys[%d]", at, j), "%v", err)
+			}
+			if other, dup := hashes[sum]; dup {
+				return errf(fmt.Sprintf("%s.api_keys[%d]", at, j), "the same key hash is already given to tenant %q; a key must name one tenant", other)
+			}
+			hashes[sum] = t.ID
+			c.Tenants[i].APIKeys[j] = strings.ToLower(k)
+		}
+		if err := t.Templates.Validate(at + ".templates"); err != nil {
+			return pathError(err)
+		}
+		ids[t.ID] = true
+	}
+	if len(c.Tenants) == 0 && !c.Sandbox {
+		return errf("tenants", "no tenant configured")
+	}
+	for i, t := range c.Tenants {
+		if t.RateLimit.PerSecond < 0 || t.RateLimit.Burst < 0 {
+			return errf(fmt.Sprintf("tenants[%d].rate_limit", i), "negative")
+		}
+		for j, ch := range t.Workflow {
+			if ch != engine.ChannelSMS && ch != engine.ChannelVoice {
+				return errf(fmt.Sprintf("tenants[%d].workflow[%d]", i, j), "%q is not sms or voice", ch)
+			}
+			if ch == engine.ChannelVoice && len(c.Trunks) == 0 && !c.Sandbox {
+				return errf(fmt.Sprintf("tenants[%d].workflow[%d]", i, j), "voice needs a SIP trunk (trunks:)")
+			}
+		}
+		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
+			return errf(fmt.Sprintf("tenants[%d].next_event_wait", i), "%s is outside 10s..1h", w)
+		}
+		if t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
+			return errf(fmt.Sprintf("tenants[%d].webhook_secret", i), "shorter than 16 characters")
+		}
+	}
+	if c.Store.Retention == 0 {
+		c.Store.Retention = Duration(168 * time.Hour)
+	}
+	if c.Store.Retention.D() < time.Second {
+		return errf("store.retention", "%s is under 1s", c.Store.Retention.D())
+	}
+	for name, w := range map[string]WindowConf{"limits.number_sends": c.Limits.NumberSends, "limits.number_checks": c.Limits.NumberChecks} {
+		if w.Max < -1 {
+			return errf(name+".max", "%d (use -1 to turn the limit off)", w.Max)
+		}
+		if w.Max > 0 && w.Per.D() <= 0 {
+			return errf(name+".per", "a window such as 10m is required with max")
+		}
+	}
+	for j, k := range c.Admin.APIKeys {
+		if _, err := api.ParseKeyHash(strings.ToLower(k)); err != nil {
+			return errf(fmt.Sprintf("admin.api_keys[%d]", j), "%v", err)
+		}
+		c.Admin.APIKeys[j] = strings.ToLower(k)
+	}
+	if c.Webhooks.Workers < 0 || c.Webhooks.Workers > 4096 {
+		return errf("webhooks.workers", "%d is outside 1..4096", c.Webhooks.Workers)
+	}
+	if w := c.Webhooks.Timeout.D(); w != 0 && (w < 10*time.Millisecond || w > time.Minute) {
+		return errf("webhooks.timeout", "%s is outside 10ms..1m", w)
+	}
+	if w := c.Webhooks.MaxAge.D(); w != 0 && w < 100*time.Millisecond {
+		return errf("webhooks.max_age", "%s is under 100ms", w)
+	}
+	if lo, hi := c.Webhooks.RetryMin.D(), c.Webhooks.RetryMax.D(); lo != 0 && hi != 0 && hi < lo {
+		return errf("webhooks.retry_max", "%s is under retry_min %s", hi, lo)
+	}
+	for i, t := range c.Tenants {
+		if r := t.RateLimit.PerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r > 1e6 {
+			return errf(fmt.Sprintf("tenants[%d].rate_limit.per_second", i), "%v is not a number up to 1000000", r)
+		}
+	}
+	return nil
+}
+
+// AllowLoopback: whether webhooks may go to loopback addresses (the
+// sandbox's default).
+func (c *Config) AllowLoopback() bool {
+	if c.Webhooks.AllowLoopback != nil {
+		return *c.Webhooks.AllowLoopback
+	}
+	return c.Sandbox
+}
+
+// DecodeServerKey reads a server key: base64 (any of the four alphabets) of
+// engine.ServerKeyLen bytes.
+func DecodeServerKey(s string) ([]byte, error) {
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(strings.TrimSpace(s)); err == nil {
+			if len(b) != engine.ServerKeyLen {
+				return nil, fmt.Errorf("decodes to %d bytes, want %d", len(b), engine.ServerKeyLen)
+			}
+			return b, nil
+		}
+	}
+	return nil, errors.New("is not base64 (make one with `otpgate key server`)")
+}
+
+// pathError turns an error of another package that reads "path: what"
+// (the router's, the templates') into an *Error for that path; its first
+// line only, when it lists several.
+func pathError(err error) *Error {
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	path, what, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(path, " \t") {
+		return &Error{Msg: msg}
+	}
+	return &Error{Path: path, Msg: what}
+}
