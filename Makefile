@@ -8,11 +8,15 @@ BENCH_WARMUP   ?= 2s
 BENCH_RECORDS  ?= 1000000
 BENCH_PENDING  ?= 100000
 
-.PHONY: all build run test test-short test-deps vet fmt-check bench bench-go bench-full clean
+.PHONY: all build run test test-short test-deps check-tracked vet fmt-check bench bench-go bench-full clean
 
-## test-deps: what the tests need beyond Go (node-smpp for the SMPP interop tests, sipp for the SIP ones), idempotently
+## test-deps: what the tests need beyond Go (sipp, jq, node-smpp), idempotently, in exact versions
 test-deps:
 	scripts/test-deps.sh
+
+## check-tracked: no compiled binary or bulk tracked by git
+check-tracked:
+	scripts/check-tracked.sh
 
 all: build
 
@@ -23,9 +27,9 @@ build:
 run: build
 	./$(BIN) serve
 
-## test: vet, format check, the steady-load tests (too slow under the race
-## detector) without it, then every test with the race detector
-test: fmt-check vet test-deps
+## test: tracked files, vet, format check, the steady-load tests (too slow
+## under the race detector) without it, then every test with the race detector
+test: check-tracked fmt-check vet test-deps
 	$(GO) test -count=1 -timeout 10m -run 'SteadyLoad' ./engine/
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
 

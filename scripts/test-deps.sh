@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# test-deps.sh — installs what the tests need beyond Go, idempotently:
-# - sipp (Debian's package sip-tester) for the SIP interoperability test in
+# test-deps.sh — installs what the tests need beyond Go, idempotently, in
+# exact versions:
+# - sipp (Debian's sip-tester) for the SIP interoperability test in
 #   sip/sipp_integration_test.go;
+# - jq (Debian's jq) for the README's runnable blocks
+#   (cmd/otpgate/readme_integration_test.go);
 # - node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
 #   the SMPP interoperability tests in smpp/smsc/interop_integration_test.go.
 #
 #   scripts/test-deps.sh
 #
-# - sipp is installed with apt-get when it is missing and this runs as root;
-#   otherwise it warns and goes on: the sipp test then skips, saying why.
+# - A Debian package is installed with apt-get, at the version pinned below,
+#   when it is missing or another version is installed and this runs as root;
+#   otherwise it warns and goes on: the tests that need it then skip, saying
+#   why. When Debian no longer has the pinned version (a point release
+#   replaced it), the install fails naming the package and the version:
+#   update the pin below to what `apt-cache policy PACKAGE` offers.
 # - node and npm must be on PATH. When either is missing and this runs as root
 #   with apt-get, it installs Debian's nodejs/npm packages (and says so);
 #   otherwise it warns and exits 0: the interop tests then skip, saying why.
@@ -23,6 +30,12 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 dir="$root/smpp/smsc/testdata/node"
 stamp="$dir/node_modules/.otpgate-test-deps"
 
+# Debian packages and their pinned versions (Debian 12 "bookworm").
+debs=(
+	"sip-tester=1:3.6.1-1+b2"
+	"jq=1.6-2.1+deb12u3"
+)
+
 say() { echo "test-deps: $*"; }
 
 # apt-get update at most once per run.
@@ -32,21 +45,32 @@ apt_update() {
 	apt_updated=1
 }
 
-# sipp -v prints e.g. " SIPp v3.6.1-SCTP-PCAP-RTPSTREAM." (and exits non-zero).
-sipp_version() { { sipp -v 2>&1 || true; } | grep -o 'v[0-9][0-9.]*[^ ]*' | head -n1 | sed 's/\.$//'; }
+# deb_installed PACKAGE prints the installed version, or nothing.
+deb_installed() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" {print $4}'; }
 
-if command -v sipp >/dev/null 2>&1; then
-	say "sipp $(sipp_version) already installed"
-elif [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-	say "sipp missing: installing Debian package sip-tester with apt-get (running as root)"
-	export DEBIAN_FRONTEND=noninteractive
-	apt_update
-	apt-get install -y -qq --no-install-recommends sip-tester
-	say "sipp $(sipp_version) installed"
-else
-	say "WARNING: sipp not installed and not root (or no apt-get): cannot install Debian's sip-tester;"
-	say "         the sipp interop test will skip. Install Debian's sip-tester to run it."
-fi
+for pin in "${debs[@]}"; do
+	pkg=${pin%%=*}
+	want=${pin#*=}
+	have=$(deb_installed "$pkg")
+	if [[ $have == "$want" ]]; then
+		say "$pkg $have already installed"
+		continue
+	fi
+	if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		say "$pkg ${have:-missing}: installing $pkg=$want with apt-get (running as root)"
+		export DEBIAN_FRONTEND=noninteractive
+		apt_update
+		if ! apt-get install -y -qq --no-install-recommends --allow-downgrades "$pkg=$want"; then
+			say "ERROR: Debian has no $pkg $want any more; pin the version 'apt-cache policy $pkg' offers in scripts/test-deps.sh"
+			exit 1
+		fi
+		say "$pkg $(deb_installed "$pkg") installed"
+	elif [[ -n $have ]]; then
+		say "WARNING: $pkg $have installed, not the pinned $want, and not root: testing with $have"
+	else
+		say "WARNING: $pkg not installed and not root (or no apt-get): the tests that need it will skip"
+	fi
+done
 
 missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
