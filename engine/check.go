@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/otpgate/otpgate/engine/store"
@@ -31,13 +32,15 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 	code = normalizeCode(code)
 	now := e.now()
 	var became string
-	// A check of a pending verification counts against the number's check
-	// limit in the same commit, and is refused before the code is compared
-	// when the limit is full; one of an ended verification (answered from
-	// the record, nothing changes) does not count.
+	// A check of a pending verification, or of one verified within the
+	// retry window (where a right code still answers yes), counts against
+	// the number's check limit in the same commit, and is refused before
+	// the code is compared when the limit is full; any other check of an
+	// ended verification (answered from the record, nothing changes) does
+	// not count.
 	w := e.cfg.Limits.NumberChecks
 	limit := func(r *store.Record) *store.Limit {
-		if w.Max < 0 || r.Status != StatusPending {
+		if w.Max < 0 || (r.Status != StatusPending && !retryOpen(r, now)) {
 			return nil
 		}
 		return &store.Limit{Name: "c\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
@@ -54,12 +57,21 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 			// A client that retries a successful check (its answer was
 			// lost to a timeout) gets the same yes for the same code
 			// within retryWindow; later, or with another code, a no: a
-			// code seen afterwards is never a fresh verification.
+			// code seen afterwards is never a fresh verification. The
+			// window is no oracle to guess codes with: the first wrong
+			// code in it closes it (an event records that), and every
+			// check in it counts against the number's check limit.
 			res.Reason = "already_verified"
-			if at, ok := endedAt(r); ok && now.Sub(at) <= retryWindow && len(code) <= MaxCodeLength*2 && e.sec.matches(r.ID, code, r.CodeHash) {
-				res.Verified = true
+			if !retryOpen(r, now) {
+				return store.ErrNoChange
 			}
-			return store.ErrNoChange
+			if len(code) <= MaxCodeLength*2 && e.sec.matches(r.ID, code, r.CodeHash) {
+				res.Verified = true
+				return nil // nothing changes, but the check is counted
+			}
+			r.UpdatedAt = now
+			r.Events = append(r.Events, store.Event{At: now, Type: eventRetryClosed, Detail: "a wrong code after the success: no more retries"})
+			return nil
 		case StatusFailed:
 			res.Reason = "max_attempts"
 			if r.Attempts < r.MaxAttempts {
@@ -113,6 +125,23 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 // answers verified: true (with reason already_verified), for a client that
 // retries a check whose answer it lost.
 const retryWindow = time.Minute
+
+// eventRetryClosed marks a verified record whose retry window a wrong
+// code closed.
+const eventRetryClosed = "retry_closed"
+
+// retryOpen reports whether a right code still answers yes on r: verified
+// less than retryWindow ago and no wrong code since.
+func retryOpen(r *store.Record, now time.Time) bool {
+	if r.Status != StatusVerified {
+		return false
+	}
+	at, ok := endedAt(r)
+	if !ok || now.Sub(at) > retryWindow {
+		return false
+	}
+	return !slices.ContainsFunc(r.Events, func(e store.Event) bool { return e.Type == eventRetryClosed })
+}
 
 // endedAt is when r left pending (its last event of its status).
 func endedAt(r *store.Record) (time.Time, bool) {

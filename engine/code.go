@@ -83,3 +83,31 @@ func normalizeCode(s string) string {
 	}, s)
 	return strings.ToUpper(s)
 }
+
+// customCode checks a code the client chose: 4 to 10 letters and digits
+// (spaces and dashes dropped, letters upper-cased, as checks compare
+// them), and says which type it is.
+func customCode(s string) (code, codeType string, err error) {
+	code = normalizeCode(s)
+	if len(code) < MinCodeLength || len(code) > MaxCodeLength {
+		return "", "", fmt.Errorf("a code of %d characters: give %d to %d", len(code), MinCodeLength, MaxCodeLength)
+	}
+	digits, letters := 0, 0
+	for _, c := range code {
+		switch {
+		case c >= '0' && c <= '9':
+			digits++
+		case c >= 'A' && c <= 'Z':
+			letters++
+		default:
+			return "", "", fmt.Errorf("%q is not a letter or a digit", c)
+		}
+	}
+	switch {
+	case letters == 0:
+		return code, CodeNumeric, nil
+	case digits == 0:
+		return code, CodeAlpha, nil
+	}
+	return code, CodeAlphanumeric, nil
+}

@@ -44,9 +44,24 @@ type CreateRequest struct {
 	IdempotencyKey string
 	BodyHash       []byte
 	// NextEventWait: time without a successful check before the next
-	// workflow step starts (10s..1h; default 5m). Stored now; used once a
-	// workflow has more than one step.
+	// workflow step starts (10s..1h; default the tenant's, else 2m).
 	NextEventWait time.Duration
+	// StepWaits, when set, is the wait after each step, one per step
+	// (Vonage's workflows wait 125 s, 180 s, then 300 s); it overrides
+	// NextEventWait.
+	StepWaits []time.Duration
+	// PendingPolicy overrides the tenant's for this request: an API decides
+	// what a second request for a pending number means (Vonage refuses it,
+	// Twilio resends the code).
+	PendingPolicy string
+	// Code is a code the client chose; refused (invalid_field "code")
+	// unless the tenant allows custom codes. Kept hashed and sealed like a
+	// generated one, never in an idempotency entry.
+	Code string
+	// API and Scope name the API the request came in by and its scope (a
+	// Twilio Service SID); ClientRef is the client's reference. Kept on
+	// the record.
+	API, Scope, ClientRef string
 }
 
 func (e *Engine) tenant(id string) (*Tenant, error) {
@@ -66,8 +81,10 @@ type Created struct {
 	Workflow    []string  `json:"workflow"`
 	ExpiresAt   time.Time `json:"expires_at"`
 	MaxAttempts int       `json:"max_attempts"`
-	// Reused: a pending verification of the number was returned (policy reuse).
+	// Reused: a pending verification of the number was returned (policy
+	// reuse, or resend with Resent).
 	Reused bool `json:"reused,omitempty"`
+	Resent bool `json:"-"`
 	// Replayed: the answer to an earlier request with the same idempotency
 	// key (not stored).
 	Replayed bool `json:"-"`
@@ -169,7 +186,7 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	if err != nil {
 		return nil, err
 	}
-	c, err := e.insert(rec, p, cmp.Or(t.PendingPolicy, PolicyReuse), req.BodyHash, idem)
+	c, err := e.insert(rec, p, cmp.Or(req.PendingPolicy, t.PendingPolicy, PolicyReuse), req.BodyHash, idem)
 	if err != nil || c.Reused {
 		return c, err
 	}
@@ -193,6 +210,10 @@ type plan struct {
 	sender      string
 	locale      string
 	text        string // the template with brand and validity filled in, {code} left
+	code        string // the client's own code, normalised; "" to make one
+	stepWaits   []time.Duration
+	api, scope  string
+	clientRef   string
 }
 
 // plan checks req field by field, each default taken from the tenant and
@@ -219,6 +240,30 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 	p.codeType = cmp.Or(req.CodeType, t.CodeType, CodeNumeric)
 	if _, ok := alphabet(p.codeType); !ok {
 		return p, fieldErr("code_type", "%q is not one of numeric, alpha, alphanumeric", p.codeType)
+	}
+	if req.Code != "" {
+		if !t.CustomCodes {
+			return p, &FieldError{Field: "code", Code: "custom_code_not_allowed", Detail: "the tenant does not allow codes chosen by the client (custom_codes in its config)"}
+		}
+		if p.code, p.codeType, err = customCode(req.Code); err != nil {
+			return p, fieldErr("code", "%v", err)
+		}
+		p.codeLen = len(p.code)
+	}
+	if n := len(req.StepWaits); n > 0 {
+		if n != len(p.workflow) {
+			return p, fieldErr("workflow", "%d step waits for %d steps", n, len(p.workflow))
+		}
+		for _, w := range req.StepWaits {
+			if w < 10*time.Second || w > time.Hour {
+				return p, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(w.Seconds()))
+			}
+		}
+		p.stepWaits = req.StepWaits
+	}
+	p.api, p.scope, p.clientRef = req.API, req.Scope, req.ClientRef
+	if len(p.clientRef) > 256 {
+		return p, fieldErr("client_ref", "longer than 256 bytes")
 	}
 	p.ttl = cmp.Or(req.TTL, t.TTL, 10*time.Minute)
 	if p.ttl < 30*time.Second || p.ttl > 24*time.Hour {
@@ -303,9 +348,12 @@ func (e *Engine) workflow(req CreateRequest, t *Tenant) ([]string, error) {
 // newRecord makes the code and the record that keeps it (hashed and
 // sealed, never in clear), with its first message queued and its timers.
 func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
-	code, err := generateCode(p.codeLen, p.codeType)
-	if err != nil {
-		return nil, err
+	code := p.code
+	if code == "" {
+		var err error
+		if code, err = generateCode(p.codeLen, p.codeType); err != nil {
+			return nil, err
+		}
 	}
 	now := e.now()
 	id := ids.New()
@@ -316,8 +364,9 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 		CodeLength: p.codeLen, CodeType: p.codeType,
 		CodeHash: e.sec.hash(id, code), CodeSealed: e.sec.seal(id, code),
 		Template: p.text, SenderID: p.sender, Locale: p.locale, CallbackURL: p.callback,
-		NextEventWait: p.nextWait,
-		CreatedAt:     now, ExpiresAt: now.Add(p.ttl), UpdatedAt: now,
+		NextEventWait: p.nextWait, StepWaits: p.stepWaits,
+		API: p.api, Scope: p.scope, ClientRef: p.clientRef,
+		CreatedAt: now, ExpiresAt: now.Add(p.ttl), UpdatedAt: now,
 		Messages: []store.Message{{Channel: first, State: MsgQueued, QueuedAt: now}},
 		Events:   []store.Event{{At: now, Type: "created", Channel: first}},
 		Deadlines: []store.Deadline{
@@ -386,6 +435,12 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 			if _, cerr := e.finish(pe.ID, StatusCanceled, "replaced by "+rec.ID); cerr != nil && !errors.Is(cerr, ErrNotPending) && !errors.Is(cerr, store.ErrNotFound) {
 				return nil, cerr
 			}
+		case PolicyResend:
+			c, rerr := e.resend(pe.ID, p.workflow[0], rec.CreatedAt, p.api, p.scope)
+			if errors.Is(rerr, ErrNotPending) || errors.Is(rerr, store.ErrNotFound) {
+				continue // it ended meanwhile: insert the new one
+			}
+			return c, rerr
 		default: // reuse
 			old, gerr := e.st.Get(pe.ID)
 			if errors.Is(gerr, store.ErrNotFound) {
@@ -425,4 +480,47 @@ func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 		return "", fieldErr("template", "no template named %q (give a configured name or a text containing {code})", name)
 	}
 	return text, nil
+}
+
+// resend sends the pending verification id's code again, on channel, as a
+// new message of its current step, counted against the number's send
+// limit in the same commit. One of another API or scope (a verification
+// of the native API, of another Twilio service) is not resent: that is a
+// *ConcurrentError.
+func (e *Engine) resend(id, channel string, now time.Time, api, scope string) (*Created, error) {
+	w := e.cfg.Limits.NumberSends
+	limit := func(r *store.Record) *store.Limit {
+		if w.Max < 0 || r.Status != StatusPending {
+			return nil
+		}
+		return &store.Limit{Name: "s\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
+	}
+	rec, err := e.st.UpdateCounted(id, func(r *store.Record) error {
+		if r.Status != StatusPending || !now.Before(r.ExpiresAt) {
+			return ErrNotPending
+		}
+		if r.API != api || r.Scope != scope {
+			return &ConcurrentError{ID: r.ID}
+		}
+		if n := len(r.Messages); n > 0 && r.Messages[n-1].State == MsgQueued {
+			return store.ErrNoChange // the last one has not gone yet: it is the resend
+		}
+		r.Messages = append(r.Messages, store.Message{Channel: channel, State: MsgQueued, QueuedAt: now})
+		r.Events = append(r.Events, store.Event{At: now, Type: "resend", Channel: channel, Detail: "the same code again, asked for by the client"})
+		dropDeadlines(r, deadlineDispatch)
+		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+		r.UpdatedAt = now
+		return nil
+	}, limit)
+	var le *store.LimitedError
+	if errors.As(err, &le) {
+		return nil, &LimitError{Code: "number_send_limit", RetryAfter: le.RetryAfter, Detail: fmt.Sprintf("at most %d messages to this number in %s", w.Max, w.Per)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	e.enqueue(id)
+	c := createdFrom(rec, true)
+	c.Resent = true
+	return c, nil
 }

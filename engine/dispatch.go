@@ -28,7 +28,8 @@ import (
 //     after the restart (resumeUnhanded);
 //   - a message handed but whose outcome is not durable (the mark is
 //     still there) may have reached the SMSC: it is sent again once,
-//     when its dispatch deadline comes, DispatchLease after it was handed;
+//     DispatchLease after it was handed (the mark holds when; fire moves
+//     a dispatch deadline that comes sooner);
 //   - a message whose "submitted" is durable is never sent again.
 
 // enqueue hands id to the send workers; when they are saturated the dispatch
@@ -188,7 +189,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)
 		return
 	}
-	if err := e.st.MarkHanded(id); err != nil {
+	if err := e.st.MarkHanded(id, mi, e.now()); err != nil {
 		// not marked, not sent: the dispatch deadline tries again
 		if ctx.Err() == nil {
 			e.log.Error("send: marking the message handed failed; not sending now", "id", id, "err", err)

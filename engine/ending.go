@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/phone"
 )
 
 // Ending a verification (verified, failed, expired, canceled) and reading
@@ -21,6 +22,7 @@ const deadlinePurge = "purge"
 func (e *Engine) end(r *store.Record, status string, now time.Time, detail string) {
 	r.Status = status
 	r.CodeSealed = nil
+	r.ClearHanded()
 	r.Deadlines = slices.DeleteFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind != deadlineWebhook })
 	r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.Retention), Kind: deadlinePurge})
 	r.UpdatedAt = now
@@ -100,4 +102,48 @@ func (e *Engine) finish(id, status, detail string) (*View, error) {
 	}
 	countVerification(status, rec)
 	return e.view(rec), nil
+}
+
+// Approve ends a pending verification of tenant as verified without a
+// code: the tenant confirmed the user another way (Twilio's
+// Status=approved).
+func (e *Engine) Approve(ctx context.Context, tenant, id string) (*View, error) {
+	r, err := e.st.Get(id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && r.Tenant != tenant) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if expired, err := e.expireIfDue(id); err != nil {
+		return nil, err
+	} else if expired {
+		return nil, ErrNotPending
+	}
+	return e.finish(id, StatusVerified, "approved by the tenant without a code")
+}
+
+// FindPending returns tenant's pending verification of number (E.164, or
+// national with country), or ErrNotFound.
+func (e *Engine) FindPending(ctx context.Context, tenant, number, country string) (*View, error) {
+	num, err := e.phone.Parse(number, country)
+	if err != nil {
+		var pe *phone.Error
+		if errors.As(err, &pe) {
+			return nil, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
+		}
+		return nil, err
+	}
+	id, ok, err := e.st.PendingID(tenant, num.E164)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	v, err := e.Get(ctx, tenant, id)
+	if err == nil && v.Status != StatusPending {
+		return nil, ErrNotFound
+	}
+	return v, err
 }

@@ -59,6 +59,10 @@ const (
 	PolicyReuse   = "reuse"   // the pending verification, no new message
 	PolicyReject  = "reject"  // ErrConcurrent
 	PolicyReplace = "replace" // the old one is canceled, a new one starts
+	// PolicyResend: the pending verification sends its code again, on the
+	// channel asked for (Twilio's way to resend: the same create again),
+	// counted against the number's send limit.
+	PolicyResend = "resend"
 )
 
 // Sender sends one message over one connector. Send returns the
@@ -111,8 +115,9 @@ type Store interface {
 	ExpireKeyed(now time.Time, limit int) (int, error)
 	Purge(id string) error
 	PurgeDead(before time.Time) error
-	MarkHanded(id string) error
-	Handed(id string) (bool, error)
+	PendingID(tenant, number string) (string, bool, error)
+	MarkHanded(id string, mi int, at time.Time) error
+	Handed(id string) (store.Mark, bool, error)
 	Deadlines(from, to time.Time, kind string, fn func(store.Due) bool) error
 }
 
@@ -135,6 +140,10 @@ type Tenant struct {
 	CallbackURL string
 	// WebhookSecret signs the tenant's webhooks; a callback needs one.
 	WebhookSecret string
+	// CustomCodes lets the tenant's requests choose the code (Twilio's
+	// CustomCode, Vonage's pin_code): off by default, since a chosen code
+	// is only as strong as whoever chose it.
+	CustomCodes bool
 }
 
 // Config configures an engine.

@@ -91,7 +91,7 @@ func (f *fakeVoice) Call(ctx context.Context, c VoiceCall) (VoiceResult, error) 
 	if out == MsgFailed {
 		return VoiceResult{}, reasonError{errors.New("trunk down"), "trunk_unavailable"}
 	}
-	return VoiceResult{CallID: fmt.Sprintf("c%d", n), Outcome: out, Talk: 12 * time.Second}, nil
+	return VoiceResult{CallID: fmt.Sprintf("c%d", n), Outcome: out, Talk: 12 * time.Second, Language: "en"}, nil
 }
 
 func newHarness(t *testing.T) *harness {
@@ -223,6 +223,7 @@ func (h *harness) step(at string, fields []string, want string) {
 	switch fields[0] {
 	case "tenant":
 		h.tenant.PendingPolicy = args["policy"]
+		h.tenant.CustomCodes = args["custom_codes"] == "true"
 	case "create":
 		req := CreateRequest{Tenant: "acme", Number: "+393471234567"}
 		for k, v := range args {
@@ -248,9 +249,23 @@ func (h *harness) step(at string, fields []string, want string) {
 				req.Template = strings.ReplaceAll(v, "_", " ")
 			case "sender_id":
 				req.SenderID = v
+			case "locale":
+				req.Locale = v
 			case "next_event_wait":
 				n, _ := strconv.Atoi(v)
 				req.NextEventWait = time.Duration(n) * time.Second
+			case "policy":
+				req.PendingPolicy = v
+			case "code":
+				req.Code = v
+			case "step_waits":
+				for _, w := range strings.Split(v, ",") {
+					d, err := time.ParseDuration(w)
+					if err != nil {
+						t.Fatalf("%s: step_waits: %v", at, err)
+					}
+					req.StepWaits = append(req.StepWaits, d)
+				}
 			case "idem":
 				req.IdempotencyKey = v
 			case "body":
@@ -279,6 +294,8 @@ func (h *harness) step(at string, fields []string, want string) {
 			default:
 				got = "error " + err.Error()
 			}
+		case reused && v.Resent:
+			got = "resent"
 		case reused:
 			got = "reused"
 		case v.Replayed:
@@ -414,6 +431,28 @@ func (h *harness) step(at string, fields []string, want string) {
 				t.Fatalf("%s: check %s = %s, want %s (%+v)", at, k, got, v, res)
 			}
 		}
+	case "approve":
+		_, err := h.e.Approve(ctx, "acme", h.last)
+		got := "ok"
+		if errors.Is(err, ErrNotPending) {
+			got = "not_pending"
+		} else if err != nil {
+			got = err.Error()
+		}
+		if got != want {
+			t.Fatalf("%s: approve = %s, want %s", at, got, want)
+		}
+	case "find-pending":
+		v, err := h.e.FindPending(ctx, "acme", fields[1], "")
+		got := "none"
+		if err == nil {
+			got = map[bool]string{true: "last", false: v.ID}[v.ID == h.last]
+		} else if !errors.Is(err, ErrNotFound) {
+			got = err.Error()
+		}
+		if got != want {
+			t.Fatalf("%s: find-pending = %s, want %s", at, got, want)
+		}
 	case "record-left":
 		v, err := h.e.Get(ctx, "acme", h.last)
 		if err != nil || strconv.Itoa(v.AttemptsLeft) != fields[1] {
@@ -465,6 +504,26 @@ func (h *harness) step(at string, fields []string, want string) {
 		h.smsc.mu.Unlock()
 		if !strings.Contains(text, c) {
 			t.Fatalf("%s: call read %q, SMS was %q", at, c, text)
+		}
+	case "event-detail": // event-detail TYPE TEXT: the last event of TYPE says TEXT (underscores for spaces)
+		r, _ := h.st.Get(h.last)
+		want := strings.ReplaceAll(fields[2], "_", " ")
+		for i := len(r.Events) - 1; i >= 0; i-- {
+			if r.Events[i].Type == fields[1] {
+				if !strings.Contains(r.Events[i].Detail, want) {
+					t.Fatalf("%s: %s event says %q, want it to say %q", at, fields[1], r.Events[i].Detail, want)
+				}
+				return
+			}
+		}
+		t.Fatalf("%s: no %s event", at, fields[1])
+	case "same-sms-code": // the last two SMS hold the same code
+		h.smsc.mu.Lock()
+		n := len(h.smsc.msgs)
+		a, b := h.smsc.msgs[n-2].Text, h.smsc.msgs[n-1].Text
+		h.smsc.mu.Unlock()
+		if a != b {
+			t.Fatalf("%s: resent SMS %q, first %q", at, b, a)
 		}
 	case "gone":
 		if _, err := h.st.Get(h.last); !errors.Is(err, store.ErrNotFound) {

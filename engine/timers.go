@@ -54,8 +54,7 @@ func (e *Engine) resumeUnhanded() {
 	}
 	resumed := 0
 	for _, id := range ids {
-		handed, err := e.st.Handed(id)
-		if err != nil || handed {
+		if e.handedNow(id) {
 			continue
 		}
 		e.enqueue(id)
@@ -64,6 +63,18 @@ func (e *Engine) resumeUnhanded() {
 	if resumed > 0 {
 		e.log.Info("resume: sending the messages the last run had not handed to a connector", "messages", resumed)
 	}
+}
+
+// handedNow reports whether id's queued message carries a handed mark: it
+// may have reached the far end. A mark of another message (left by a
+// crash before a later step) does not count.
+func (e *Engine) handedNow(id string) bool {
+	m, ok, err := e.st.Handed(id)
+	if err != nil || !ok {
+		return err != nil // unreadable: wait for the lease rather than risk a duplicate
+	}
+	r, err := e.st.Get(id)
+	return err != nil || queuedMessage(r) == m.Message
 }
 
 // timerPoll is the longest the timer loop sleeps: it bounds how late a
@@ -143,6 +154,16 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 	var expired *store.Record
 	send, stale, purge := false, false, false
 	var hookAt time.Time
+	var mark store.Mark
+	marked := false
+	if d.Kind == deadlineDispatch {
+		// read before the update (its fn must not call the store)
+		var err error
+		if mark, marked, err = e.st.Handed(d.ID); err != nil {
+			e.log.Error("timers: reading a handed mark failed; retrying", "id", d.ID, "err", err)
+			return false
+		}
+	}
 	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
 		expired, send, stale, purge, hookAt = nil, false, false, false, time.Time{}
 		has := slices.ContainsFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind && x.At.Equal(d.At) })
@@ -199,11 +220,19 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 			return store.ErrNoChange
 		case deadlineDispatch:
 			dropDeadlines(r, deadlineDispatch)
-			if r.Status == StatusPending && queuedMessage(r) >= 0 {
-				// claim for one lease; the send's own Update clears it
-				r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
-				send = true
+			mi := queuedMessage(r)
+			if r.Status != StatusPending || mi < 0 {
+				return nil
 			}
+			if until := mark.At.Add(e.cfg.DispatchLease); marked && mark.Message == mi && now.Before(until) {
+				// handed less than a lease ago (it waited in the queue
+				// after its deadline was set): the lease runs from then
+				r.Deadlines = append(r.Deadlines, store.Deadline{At: until, Kind: deadlineDispatch})
+				return nil
+			}
+			// claim for one lease; the send's own Update clears it
+			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+			send = true
 		default:
 			e.log.Warn("timers: unknown deadline kind dropped", "id", d.ID, "kind", d.Kind)
 			r.Deadlines = slices.DeleteFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind })

@@ -26,6 +26,12 @@ type View struct {
 	UpdatedAt    time.Time       `json:"updated_at"`
 	Messages     []store.Message `json:"messages"`
 	Events       []store.Event   `json:"events"`
+	// API, Scope and ClientRef: the API it came in by (omitted for the
+	// native one), its scope (a Twilio Service SID) and the client's
+	// reference.
+	API       string `json:"api,omitempty"`
+	Scope     string `json:"scope,omitempty"`
+	ClientRef string `json:"client_ref,omitempty"`
 }
 
 func (e *Engine) view(r *store.Record) *View {
@@ -36,6 +42,7 @@ func (e *Engine) view(r *store.Record) *View {
 		Locale: r.Locale, SenderID: r.SenderID,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UpdatedAt: r.UpdatedAt,
 		Messages: r.Messages, Events: r.Events,
+		API: r.API, Scope: r.Scope, ClientRef: r.ClientRef,
 	}
 	// The sweeper persists expiry within a poll; the view tells the truth now.
 	if v.Status == StatusPending && !e.now().Before(r.ExpiresAt) {

@@ -65,6 +65,10 @@ type VoiceResult struct {
 	Outcome  string        // answered | busy | no_answer | failed
 	Answered time.Duration // ring time until answer (answered calls)
 	Talk     time.Duration // answered to hang-up
+	// Language the announcement was spoken in; "" when the connector does
+	// not say. When it is not the verification's locale's (no prompts
+	// for it), the call's event says so.
+	Language string
 }
 
 // advance starts the next step of r (inside an Update function) and says
@@ -93,6 +97,9 @@ func (e *Engine) advance(r *store.Record, now time.Time, why string) bool {
 }
 
 func nextWait(r *store.Record) time.Duration {
+	if r.Step < len(r.StepWaits) {
+		return r.StepWaits[r.Step]
+	}
 	if r.NextEventWait > 0 {
 		return r.NextEventWait
 	}
@@ -152,6 +159,7 @@ func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Tar
 		if mi != len(r.Messages)-1 || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
 			return errNotStarted
 		}
+		r.ClearHanded() // a call is recorded before it is placed: no mark of an earlier send stays
 		m := &r.Messages[mi]
 		m.State, m.Connector, m.MessageID, m.SubmittedAt = MsgCalling, target.Connector, callID, now
 		m.Tries++
@@ -240,6 +248,9 @@ func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cer
 		}
 		if outcome == MsgAnswered {
 			detail = fmt.Sprintf("answered after %s, %s on the line", res.Answered.Round(time.Millisecond), res.Talk.Round(time.Millisecond))
+			if l := res.Language; l != "" && !sameLanguage(r.Locale, l) {
+				detail += fmt.Sprintf("; spoken in %s (no voice prompts for %s)", l, r.Locale)
+			}
 		}
 		if hungUp {
 			detail += " (hung up)"
@@ -289,4 +300,10 @@ func allStepsFailed(r *store.Record) bool {
 		}
 	}
 	return true
+}
+
+// sameLanguage reports whether locale (it-IT, pt-br, en) is in language (it).
+func sameLanguage(locale, language string) bool {
+	primary, _, _ := strings.Cut(strings.ToLower(strings.ReplaceAll(locale, "_", "-")), "-")
+	return primary == "" || primary == language
 }

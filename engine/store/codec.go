@@ -13,7 +13,9 @@ import (
 // encoding:
 //
 //	1: JSON (the first releases; still read, never written)
-//	2: the binary form below, written since
+//	2: the binary form below (read, no longer written)
+//	3: version 2 and, after its last field, API, Scope, ClientRef and
+//	   StepWaits (written since)
 //
 // The binary form is the fields of Record in declaration order: strings and
 // byte slices as a uvarint length and the bytes, integers as varints, times
@@ -25,6 +27,7 @@ import (
 const (
 	recordV1 = 1
 	recordV2 = 2
+	recordV3 = 3
 )
 
 // maxListLen bounds list counts read from disk so a corrupt length cannot
@@ -33,7 +36,7 @@ const maxListLen = 1 << 16
 
 func encodeRecord(r *Record) ([]byte, error) {
 	w := make(enc, 0, 512)
-	w = append(w, recordV2)
+	w = append(w, recordV3)
 	w = w.str(r.ID).str(r.Tenant).str(r.Number).str(r.Country).str(r.Status)
 	w = w.uvarint(uint64(len(r.Workflow)))
 	for _, s := range r.Workflow {
@@ -66,6 +69,11 @@ func encodeRecord(r *Record) ([]byte, error) {
 		w = w.time(d.At).str(d.Kind)
 	}
 	w = w.uvarint(uint64(r.HookSeq)).uvarint(uint64(r.HookHead))
+	w = w.str(r.API).str(r.Scope).str(r.ClientRef)
+	w = w.uvarint(uint64(len(r.StepWaits)))
+	for _, d := range r.StepWaits {
+		w = w.varint(int64(d))
+	}
 	return w, nil
 }
 
@@ -80,14 +88,17 @@ func decodeRecord(b []byte) (*Record, error) {
 			return nil, fmt.Errorf("decode record (v1): %w", err)
 		}
 		return r, nil
-	case recordV2:
+	case recordV2, recordV3:
 		d := dec{b: b[1:]}
 		r := d.record()
+		if b[0] >= recordV3 {
+			d.recordV3(r)
+		}
 		if d.err != nil {
-			return nil, fmt.Errorf("decode record (v2) at byte %d: %w", len(b)-len(d.b), d.err)
+			return nil, fmt.Errorf("decode record (v%d) at byte %d: %w", b[0], len(b)-len(d.b), d.err)
 		}
 		if len(d.b) != 0 {
-			return nil, fmt.Errorf("decode record (v2): %d trailing bytes", len(d.b))
+			return nil, fmt.Errorf("decode record (v%d): %d trailing bytes", b[0], len(d.b))
 		}
 		return r, nil
 	default:
@@ -266,4 +277,15 @@ func (d *dec) record() *Record {
 	}
 	r.HookSeq, r.HookHead = uint32(hs), uint32(hh)
 	return r
+}
+
+// recordV3 reads the fields version 3 adds after version 2's.
+func (d *dec) recordV3(r *Record) {
+	r.API, r.Scope, r.ClientRef = d.str(), d.str(), d.str()
+	if n := d.count(); n > 0 {
+		r.StepWaits = make([]time.Duration, n)
+		for i := range r.StepWaits {
+			r.StepWaits[i] = time.Duration(d.varint())
+		}
+	}
 }

@@ -31,6 +31,8 @@ func fullRecord() *Record {
 		},
 		Deadlines: []Deadline{{At: at.Add(10 * time.Minute), Kind: "expire"}, {At: at.Add(time.Second), Kind: "dispatch"}},
 		HookSeq:   7, HookHead: 5,
+		API: "twilio", Scope: "VAdemo", ClientRef: "order-1",
+		StepWaits: []time.Duration{125 * time.Second, 180 * time.Second, 300 * time.Second},
 	}
 }
 
@@ -41,8 +43,8 @@ func TestRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if b[0] != recordV2 {
-				t.Fatalf("version byte %d, want %d", b[0], recordV2)
+			if b[0] != recordV3 {
+				t.Fatalf("version byte %d, want %d", b[0], recordV3)
 			}
 			got, err := decodeRecord(b)
 			if err != nil {
@@ -52,6 +54,27 @@ func TestRecordRoundTrip(t *testing.T) {
 				t.Fatalf("round trip changed the record:\n got %+v\nwant %+v", got, r)
 			}
 		})
+	}
+}
+
+// Records written in version 2 (before API, Scope, ClientRef, StepWaits)
+// still read, with those fields empty.
+func TestRecordReadsV2(t *testing.T) {
+	want := fullRecord()
+	want.API, want.Scope, want.ClientRef, want.StepWaits = "", "", "", nil
+	b, err := encodeRecord(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// version 2 is version 3 without its four trailing fields (three empty
+	// strings and an empty list: four zero bytes)
+	v2 := append([]byte{recordV2}, b[1:len(b)-4]...)
+	got, err := decodeRecord(v2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("v2 record read as\n%+v\nwant\n%+v", got, want)
 	}
 }
 
@@ -99,7 +122,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add([]byte{recordV1, '{', '}'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := decodeRecord(b)
-		if err != nil || len(b) == 0 || b[0] != recordV2 {
+		if err != nil || len(b) == 0 || b[0] < recordV2 {
 			return
 		}
 		again, err := encodeRecord(r)

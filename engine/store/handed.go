@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/binary"
 	"fmt"
 	"time"
 
@@ -20,22 +21,25 @@ import (
 //     outcome): it is sent again only after the dispatch lease, once;
 //   - a message whose outcome is durable has no mark and is never resent.
 //
-// Key: h/<id> → nothing (the record says which message is queued).
+// Key: h/<id> → uvarint message index, varint unix nanoseconds (which of
+// the record's messages was handed, and when: the lease runs from then).
 
 const pfxHanded = "h/"
 
 func handedKey(id string) []byte { return append([]byte(pfxHanded), id...) }
 
-// MarkHanded durably records that id's queued message is about to be given
-// to a connector. Marks from the send workers are committed together (one
+// MarkHanded durably records that id's message mi is about to be given to
+// a connector, at. Marks from the send workers are committed together (one
 // batch, one fsync) by markLoop, so a mark costs a few dozen bytes of WAL,
 // not a commit of its own. Synced under SyncAlways; under SyncBatch and
 // SyncNone as durable as every other write.
-func (s *Store) MarkHanded(id string) error {
+func (s *Store) MarkHanded(id string, mi int, at time.Time) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
-	req := markReq{id: id, done: make(chan error, 1)}
+	v := binary.AppendUvarint(nil, uint64(mi))
+	v = binary.AppendVarint(v, at.UnixNano())
+	req := markReq{id: id, value: v, done: make(chan error, 1)}
 	select {
 	case s.marks <- req:
 	case <-s.stop:
@@ -46,9 +50,16 @@ func (s *Store) MarkHanded(id string) error {
 	return <-req.done
 }
 
+// Mark is a handed mark: the message given to a connector, and when.
+type Mark struct {
+	Message int
+	At      time.Time
+}
+
 type markReq struct {
-	id   string
-	done chan error
+	id    string
+	value []byte
+	done  chan error
 }
 
 // markLoop commits handed marks in batches: the first waiting mark and
@@ -82,7 +93,7 @@ func (s *Store) markLoop() {
 		}
 		b := s.db.NewBatch()
 		for _, r := range reqs {
-			_ = b.Set(handedKey(r.id), nil, nil)
+			_ = b.Set(handedKey(r.id), r.value, nil)
 		}
 		err := s.commit(b)
 		b.Close()
@@ -95,14 +106,22 @@ func (s *Store) markLoop() {
 	}
 }
 
-// Handed reports whether id carries a handed mark.
-func (s *Store) Handed(id string) (bool, error) {
+// Handed returns id's handed mark, if it has one.
+func (s *Store) Handed(id string) (Mark, bool, error) {
 	if err := s.enter(); err != nil {
-		return false, err
+		return Mark{}, false, err
 	}
 	defer s.leave()
-	_, ok, err := s.get(handedKey(id))
-	return ok, err
+	v, ok, err := s.get(handedKey(id))
+	if err != nil || !ok {
+		return Mark{}, false, err
+	}
+	mi, n := binary.Uvarint(v)
+	at, m := binary.Varint(v[max(n, 0):])
+	if n <= 0 || m <= 0 || mi > maxListLen {
+		return Mark{}, false, fmt.Errorf("store: handed mark of %s: %w", id, ErrCorrupt)
+	}
+	return Mark{Message: int(mi), At: time.Unix(0, at).UTC()}, true, nil
 }
 
 // ClearHanded, called inside an Update function, removes id's handed mark

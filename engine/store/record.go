@@ -45,6 +45,17 @@ type Record struct {
 	HookSeq  uint32 `json:"hook_seq,omitempty"`
 	HookHead uint32 `json:"hook_head,omitempty"`
 
+	// API is the API the verification was created through ("" the native
+	// one; vonage, vonage2, twilio, …); Scope narrows it (a Twilio Service
+	// SID): a facade reads only the verifications of its own API and scope.
+	API   string `json:"api,omitempty"`
+	Scope string `json:"scope,omitempty"`
+	// ClientRef is the tenant's own reference (Vonage v2 client_ref).
+	ClientRef string `json:"client_ref,omitempty"`
+	// StepWaits, when set, is the wait after each workflow step (Vonage's
+	// 125 s, 180 s, 300 s) instead of NextEventWait for all of them.
+	StepWaits []time.Duration `json:"step_waits,omitempty"`
+
 	// ops are outbox changes made by this update, written by the store in
 	// the same batch as the record; clearHanded removes the handed mark
 	// (handed.go) in that batch. Never stored.
@@ -67,6 +78,7 @@ func (r *Record) clone() *Record {
 	}
 	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
+	c.StepWaits = slices.Clone(r.StepWaits)
 	c.ops = nil
 	c.clearHanded = false
 	return &c

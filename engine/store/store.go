@@ -545,9 +545,11 @@ func (s *Store) UpdateCounted(id string, fn func(r *Record) error, limit func(r 
 }
 
 // UpdateLazy is Update without waiting for the WAL to reach the disk, for
-// changes whose loss in a machine crash costs little (a delivery receipt
-// the SMSC already had acknowledged). A process crash loses nothing: the
-// WAL write has reached the OS.
+// changes whose loss costs little (a delivery receipt, a "submitted" whose
+// loss means one resend). Pebble keeps an unsynced WAL record in the
+// process until something syncs: the next synced commit, or lazySync
+// within Options.LazySyncDelay. A crash of the process or the machine in
+// that window loses the change.
 func (s *Store) UpdateLazy(id string, fn func(r *Record) error) (*Record, error) {
 	return s.update(id, fn, pebble.NoSync, nil)
 }

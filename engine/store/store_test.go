@@ -254,7 +254,7 @@ func TestCloneIsDeep(t *testing.T) {
 		switch k := rt.Field(i).Type.Kind(); k {
 		case reflect.Slice:
 			switch rt.Field(i).Name {
-			case "Workflow", "CodeHash", "CodeSealed", "Messages", "Events", "Deadlines", "ops":
+			case "Workflow", "CodeHash", "CodeSealed", "Messages", "Events", "Deadlines", "StepWaits", "ops":
 			default:
 				t.Errorf("field %s is a slice that clone does not copy", rt.Field(i).Name)
 			}

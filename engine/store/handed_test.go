@@ -1,0 +1,146 @@
+package store
+
+import (
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestHandedMarks: a mark says which message was handed and when; the
+// update that records the outcome clears it in its own commit; purge
+// removes it.
+func TestHandedMarks(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	at := time.Unix(1_800_000_000, 5).UTC()
+	if err := s.Insert(rec("a", "+391", at)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Handed("a"); ok {
+		t.Fatal("a new record carries a mark")
+	}
+	if err := s.MarkHanded("a", 2, at); err != nil {
+		t.Fatal(err)
+	}
+	m, ok, err := s.Handed("a")
+	if err != nil || !ok || m.Message != 2 || !m.At.Equal(at) {
+		t.Fatalf("mark %+v %v %v", m, ok, err)
+	}
+	// an update that does not clear it keeps it
+	if _, err := s.Update("a", func(r *Record) error { r.Attempts++; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Handed("a"); !ok {
+		t.Fatal("an unrelated update dropped the mark")
+	}
+	if _, err := s.UpdateLazy("a", func(r *Record) error { r.ClearHanded(); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Handed("a"); ok {
+		t.Fatal("ClearHanded left the mark")
+	}
+	s.MarkHanded("a", 0, at)
+	if err := s.Purge("a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.Handed("a"); ok {
+		t.Fatal("purge left the mark")
+	}
+}
+
+// TestMarksFromManyWorkers: concurrent marks are all committed (one batch
+// each time markLoop wakes), and a mark after Close fails at once.
+func TestMarksFromManyWorkers(t *testing.T) {
+	s := openT(t, t.TempDir())
+	errs := make(chan error, 200)
+	for i := 0; i < 200; i++ {
+		go func(i int) { errs <- s.MarkHanded(string(rune('A'+i%26))+string(rune('a'+i/26)), i, time.Now()) }(i)
+	}
+	for i := 0; i < 200; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.MarkHanded("x", 0, time.Now()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("mark after close: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a mark after Close hangs")
+	}
+}
+
+// TestLazyCommitSurvivesACrash: a lazy commit with nothing synced after it
+// is durable within LazySyncDelay. The crash is a copy of the data
+// directory taken while the store is open, as the files are on disk (what
+// a kill -9 leaves); with the delay set far away, the copy lacks the
+// change: the lazy sync is what made it durable.
+func TestLazyCommitSurvivesACrash(t *testing.T) {
+	for _, c := range []struct {
+		delay   time.Duration
+		durable bool
+	}{{10 * time.Millisecond, true}, {time.Hour, false}} {
+		dir := t.TempDir()
+		s, err := Open(Options{Dir: dir, LazySyncDelay: c.delay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Insert(rec("a", "+391", time.Now())); err != nil { // synced
+			t.Fatal(err)
+		}
+		if _, err := s.UpdateLazy("a", func(r *Record) error { r.Attempts = 7; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(200 * time.Millisecond)
+		crashed := t.TempDir()
+		copyDir(t, dir, crashed)
+		s.Close()
+		s2, err := Open(Options{Dir: crashed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := s2.Get("a")
+		s2.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := r.Attempts == 7; got != c.durable {
+			t.Errorf("lazy sync delay %s: the change survived the crash: %v, want %v", c.delay, got, c.durable)
+		}
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		src, err := os.Open(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, err := os.Create(filepath.Join(to, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(dst, src); err != nil {
+			t.Fatal(err)
+		}
+		src.Close()
+		dst.Close()
+	}
+}
