@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/fasthttp/router"
+	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/internal/tokenbucket"
@@ -101,6 +101,7 @@ type Config struct {
 // Server is the HTTP API.
 type Server struct {
 	cfg      Config
+	router   *router.Router
 	auth_    atomic.Pointer[authTable] // swapped whole by SetAuth (config reload)
 	draining atomic.Bool
 	log      *slog.Logger
@@ -128,6 +129,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	r := router.New()
+	s.router = r
 	r.POST("/v1/verifications", s.wrap("create", s.auth(s.create)))
 	r.GET("/v1/verifications/{id}", s.wrap("get", s.auth(s.get)))
 	r.POST("/v1/verifications/{id}/check", s.wrap("check", s.auth(s.check)))
@@ -146,10 +148,10 @@ func New(cfg Config) (*Server, error) {
 	}
 	r.GET("/healthz", s.wrap("healthz", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, 200, map[string]string{"status": "ok"}) }))
 	r.GET("/readyz", s.wrap("readyz", s.readyz))
-	r.GET("/metrics", func(ctx *fasthttp.RequestCtx) {
+	r.GET("/metrics", s.closeWhileDraining(func(ctx *fasthttp.RequestCtx) {
 		ctx.SetContentType("text/plain; version=0.0.4")
 		metrics.WritePrometheus(ctx, true)
-	})
+	}))
 	r.NotFound = s.wrap("not_found", func(ctx *fasthttp.RequestCtx) {
 		writeProblem(ctx, 404, "not_found", "", fmt.Sprintf("no endpoint %s %s", ctx.Method(), ctx.Path()))
 	})
@@ -159,9 +161,16 @@ func New(cfg Config) (*Server, error) {
 	r.PanicHandler = func(ctx *fasthttp.RequestCtx, v any) {
 		s.log.Error("api: handler panicked", "path", string(ctx.Path()), "panic", fmt.Sprint(v))
 		writeProblem(ctx, 500, "internal", "", "internal error")
+		if s.draining.Load() {
+			ctx.SetConnectionClose()
+		}
 	}
+	// No redirects: a client that POSTs to a near-miss path (a trailing
+	// slash, another case) gets a 404 naming it, not a 308 many clients
+	// do not follow with their body.
+	r.RedirectTrailingSlash, r.RedirectFixedPath = false, false
 	s.srv = &fasthttp.Server{
-		Handler:            r.Handler,
+		Handler:            cleanPath(r.Handler),
 		Name:               "otpgate",
 		MaxRequestBodySize: cfg.MaxBodyBytes * 4, // hard cap; handlers answer 413 past MaxBodyBytes
 		ReadTimeout:        10 * time.Second,
@@ -171,6 +180,9 @@ func New(cfg Config) (*Server, error) {
 		// reuse a connection the server is about to close.
 		CloseOnShutdown: true,
 		ErrorHandler: func(ctx *fasthttp.RequestCtx, err error) {
+			// fasthttp closes the connection after this answer, maybe
+			// with the client still sending: let it read the answer
+			lingerOnClose(ctx.Conn())
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				ctx.SetConnectionClose()
@@ -186,6 +198,17 @@ func New(cfg Config) (*Server, error) {
 		Logger: fasthttpLogger{s.log},
 	}
 	return s, nil
+}
+
+// cleanPath routes a path with doubled slashes (an SDK whose base URL ends
+// in "/" asks for /compat/vonage//verify/json) as the path without them.
+func cleanPath(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		if orig := ctx.Request.URI().PathOriginal(); bytes.Contains(orig, []byte("//")) {
+			ctx.Request.URI().SetPathBytes(ctx.Path()) // fasthttp's normalised path
+		}
+		h(ctx)
+	}
 }
 
 type fasthttpLogger struct{ l *slog.Logger }
@@ -205,26 +228,27 @@ func (s *Server) Serve(ln net.Listener) error { return s.srv.Serve(newLingerList
 // when they have or ctx is done.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWithContext(ctx) }
 
-// ParseKeyHash reads "sha256:<64 hex>".
-func ParseKeyHash(h string) ([32]byte, error) {
-	var sum [32]byte
-	hexpart, ok := strings.CutPrefix(h, "sha256:")
-	if !ok {
-		return sum, fmt.Errorf("key hash %q does not start with sha256:", h)
-	}
-	b, err := hex.DecodeString(hexpart)
-	if err != nil || len(b) != 32 {
-		return sum, fmt.Errorf("key hash %q is not 64 hex digits after sha256:", h)
-	}
-	copy(sum[:], b)
-	return sum, nil
+// Handle mounts a route of a facade (httpx.Mux): h is wrapped like the
+// native routes (metrics by endpoint, Connection: close while draining).
+// Call it before Serve.
+func (s *Server) Handle(method, path, endpoint string, h fasthttp.RequestHandler) {
+	s.router.Handle(method, path, s.wrap(endpoint, h))
 }
 
-// HashKey returns the hash of an API key in the form the config holds.
-func HashKey(key string) string {
-	sum := sha256.Sum256([]byte(key))
-	return "sha256:" + hex.EncodeToString(sum[:])
+// Allow takes one request from tenant's request rate (httpx.Mux), so the
+// facades count against the same bucket as the native API.
+func (s *Server) Allow(tenant string) (bool, time.Duration) {
+	if b := s.auth_.Load().buckets[tenant]; b != nil {
+		return b.Take(time.Now())
+	}
+	return true, 0
 }
+
+// ParseKeyHash reads "sha256:<64 hex>".
+func ParseKeyHash(h string) ([32]byte, error) { return httpx.ParseHash(h) }
+
+// HashKey returns the hash of an API key in the form the config holds.
+func HashKey(key string) string { return httpx.HashSecret(key) }
 
 // authTable is the keys and rates in force; replaced whole on a reload.
 type authTable struct {
@@ -305,11 +329,9 @@ func (s *Server) auth(h handler) fasthttp.RequestHandler {
 			writeProblem(ctx, 401, "invalid_api_key", "Authorization", "the API key is not valid")
 			return
 		}
-		if b := s.auth_.Load().buckets[tenant]; b != nil {
-			if ok, wait := b.Take(time.Now()); !ok {
-				writeLimited(ctx, "tenant_rate_limit", wait, "the tenant's requests per second are used up")
-				return
-			}
+		if ok, wait := s.Allow(tenant); !ok {
+			writeLimited(ctx, "tenant_rate_limit", wait, "the tenant's requests per second are used up")
+			return
 		}
 		h(ctx, tenant)
 	}
@@ -381,19 +403,26 @@ func (s *Server) deadLetters(ctx *fasthttp.RequestCtx) {
 // wrap counts and times a request by endpoint and status.
 func (s *Server) wrap(endpoint string, h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	hist := metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_http_request_duration_seconds{endpoint=%q}`, endpoint))
+	h = s.closeWhileDraining(h)
 	return func(ctx *fasthttp.RequestCtx) {
 		start := time.Now()
 		h(ctx)
-		if s.draining.Load() {
-			// Draining: every answer closes its connection (set after the
-			// handler, which may reset the response), so clients stop
-			// reusing connections that would be closed under them when the
-			// listener closes; the next request opens a new connection,
-			// which the load balancer sends elsewhere (or is refused).
-			ctx.SetConnectionClose()
-		}
 		hist.UpdateDuration(start)
 		metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_http_requests_total{endpoint=%q,status="%d"}`, endpoint, ctx.Response.StatusCode())).Inc()
+	}
+}
+
+// closeWhileDraining: while draining, every answer closes its connection
+// (set after the handler, which may reset the response), so clients stop
+// reusing connections that would be closed under them when the listener
+// closes; the next request opens a new connection, which the load
+// balancer sends elsewhere (or is refused).
+func (s *Server) closeWhileDraining(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(ctx *fasthttp.RequestCtx) {
+		h(ctx)
+		if s.draining.Load() {
+			ctx.SetConnectionClose()
+		}
 	}
 }
 

@@ -6,7 +6,9 @@
 # - jq (Debian's jq) for the README's runnable blocks
 #   (cmd/otpgate/readme_integration_test.go);
 # - node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
-#   the SMPP interoperability tests in smpp/smsc/interop_integration_test.go.
+#   the SMPP interoperability tests in smpp/smsc/interop_integration_test.go;
+# - the vendors' official SDKs (pinned in api/compat/testdata/sdk/) that
+#   cmd/otpgate/sdk_integration_test.go drives against the facades.
 #
 #   scripts/test-deps.sh
 #
@@ -19,16 +21,15 @@
 # - node and npm must be on PATH. When either is missing and this runs as root
 #   with apt-get, it installs Debian's nodejs/npm packages (and says so);
 #   otherwise it warns and exits 0: the interop tests then skip, saying why.
-# - node_modules is (re)installed only when it is missing or stale: when
-#   package.json, package-lock.json or node's major version changed since the
-#   last install (a stamp file in node_modules records them). With a lock file
-#   it runs `npm ci`, else `npm install`; nothing is fetched when up to date.
+# - node_modules is (re)installed with `npm ci` (the lock file's exact
+#   versions) only when it is missing or stale: when package.json,
+#   package-lock.json or node's major version changed since the last install
+#   (a stamp file in node_modules records them); nothing is fetched when up
+#   to date.
 # Exits non-zero only when an install it attempted failed.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
-dir="$root/smpp/smsc/testdata/node"
-stamp="$dir/node_modules/.otpgate-test-deps"
 
 # Debian packages and their pinned versions (Debian 12 "bookworm").
 debs=(
@@ -83,27 +84,37 @@ if ((${#missing[@]})); then
 		apt-get install -y -qq --no-install-recommends "${missing[@]}"
 	else
 		say "WARNING: ${missing[*]} not installed and not root (or no apt-get): cannot install them;"
-		say "         the node-smpp interop tests will skip. Install Debian's nodejs and npm to run them."
+		say "         the node-smpp interop tests and the SDK tests will skip. Install nodejs and npm to run them."
 		exit 0
 	fi
 fi
 
-# What the install depends on: the manifests and node's major version.
-want="$(cd "$dir" && cat package.json package-lock.json 2>/dev/null | sha256sum | cut -d' ' -f1) node$(node -p 'process.versions.node.split(".")[0]')"
-if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" && -f "$dir/node_modules/smpp/package.json" ]]; then
-	say "node-smpp $(node -p "require('$dir/node_modules/smpp/package.json').version") already installed in ${dir#"$root"/}/node_modules"
-	exit 0
-fi
+# npm_install DIR WHAT CHECK: (re)installs DIR's pinned packages with npm ci
+# when they are missing or stale: when package.json, package-lock.json or
+# node's major version changed since the last install (a stamp file in
+# node_modules records them). CHECK is a node expression that must load.
+npm_install() {
+	local dir=$1 what=$2 check=$3
+	local stamp="$dir/node_modules/.otpgate-test-deps"
+	local want
+	want="$(cd "$dir" && cat package.json package-lock.json | sha256sum | cut -d' ' -f1) node$(node -p 'process.versions.node.split(".")[0]')"
+	if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+		say "$what already installed in ${dir#"$root"/}/node_modules"
+		return 0
+	fi
+	say "installing $what with npm ci in ${dir#"$root"/}"
+	(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && node -e "$check" >/dev/null)
+	echo "$want" >"$stamp"
+	say "$what installed"
+}
 
-cd "$dir"
-if [[ -f package-lock.json ]]; then
-	say "installing node-smpp with npm ci in ${dir#"$root"/}"
-	npm ci --no-audit --no-fund --loglevel=error
+npm_install "$root/smpp/smsc/testdata/node" "node-smpp 0.5.1" "require('smpp').createServer"
+
+# The vendors' SDKs declare node >= 20 and load ESM-only packages, which
+# needs node 20.19 or later (Debian 12's own nodejs is 18).
+if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
+	npm_install "$root/api/compat/testdata/sdk" "the vendor SDKs (@vonage/server-sdk 3.27.0, @vonage/verify 1.20.0, @vonage/verify2 1.19.0, twilio 6.3.1)" \
+		"require('@vonage/server-sdk'); require('twilio')"
 else
-	say "installing node-smpp with npm install in ${dir#"$root"/}"
-	npm install --no-audit --no-fund --loglevel=error
+	say "WARNING: node $(node -v) is older than 20.19, which the vendor SDKs need; the SDK tests will skip"
 fi
-version="$(node -p "require('smpp/package.json').version")"
-node -e "require('smpp').createServer" >/dev/null
-echo "$want" >"$stamp"
-say "node-smpp $version installed"

@@ -20,9 +20,12 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/api/compat/twilio"
+	"github.com/otpgate/otpgate/api/compat/vonage"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/config"
+	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/internal/phone"
 	"github.com/otpgate/otpgate/router"
 	"github.com/otpgate/otpgate/sip"
@@ -56,6 +59,8 @@ type gateway struct {
 	reloadMu sync.Mutex
 	gauges   *metrics.Set
 	sandbox  sandboxState
+	twilio   *twilio.Facade
+	vonage   *vonage.Facade
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -71,6 +76,9 @@ type sandboxState struct {
 	APIKey        string `json:"api_key"`
 	AdminKey      string `json:"admin_key"`
 	WebhookSecret string `json:"webhook_secret"`
+	// VonageApplicationID names the demo tenant's Vonage application; its
+	// private key (for Verify v2 JWTs) is in vonage-demo.key beside.
+	VonageApplicationID string `json:"vonage_application_id"`
 }
 
 func loadSandboxState(dir string) (sandboxState, error) {
@@ -97,6 +105,9 @@ func loadSandboxState(dir string) (sandboxState, error) {
 	}
 	if st.WebhookSecret == "" {
 		st.WebhookSecret, changed = newAPIKey(), true
+	}
+	if st.VonageApplicationID == "" {
+		st.VonageApplicationID, changed = ids.UUID(ids.New()), true
 	}
 	if changed {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -286,8 +297,9 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	onReceipt := func(name string) func(smpp.Receipt) {
 		return func(r smpp.Receipt) {
 			cands := r.IDCandidates()
-			// applied (and lazily committed) before the connector acknowledges the
-			// deliver_sm, so a crash cannot lose an acknowledged receipt
+			// applied (and lazily committed: durable within the store's
+			// lazy sync delay, 10 ms) before the connector acknowledges
+			// the deliver_sm; a crash inside that window loses it
 			eng.HandleReceipt(engine.Receipt{
 				Connector: name, MessageID: r.MessageID, Delivered: r.Delivered, Final: r.Final,
 				State: r.Stat, Err: r.Err, At: r.ReceivedAt, AltIDs: cands[min(1, len(cands)):],
@@ -296,7 +308,12 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	}
 	smscs := cfg.SMSCs
 	if cfg.Sandbox {
-		g.sim, err = smsc.New(smsc.Config{SystemID: "sandbox", Password: "sandbox", Log: log})
+		var rules []smsc.Rule
+		for _, r := range cfg.SandboxSim.SMSCRules {
+			rule, _ := smsc.ParseRule(r) // validated with the config
+			rules = append(rules, rule)
+		}
+		g.sim, err = smsc.New(smsc.Config{SystemID: "sandbox", Password: "sandbox", Rules: rules, Log: log})
 		if err != nil {
 			return nil, err
 		}
@@ -381,6 +398,9 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 		Reload: g.Reload,
 	})
 	if err != nil {
+		return nil, err
+	}
+	if err := g.mountFacades(cfg); err != nil {
 		return nil, err
 	}
 	g.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
@@ -590,7 +610,7 @@ func (g *gateway) tenantTables(cfg *config.Config) (map[string]*engine.Tenant, m
 			TTL: t.TTL.D(), MaxAttempts: t.MaxAttempts, Template: t.Template, Locale: t.Locale,
 			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
 			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
-			Workflow: t.Workflow, NextEventWait: t.NextEventWait.D(),
+			Workflow: t.Workflow, NextEventWait: t.NextEventWait.D(), CustomCodes: t.CustomCodes,
 		}
 		if t.RateLimit.PerSecond > 0 {
 			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}
@@ -651,9 +671,15 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	if err := g.eng.SetTenants(tenants); err != nil {
 		return res, locateTenantError(cfg, err)
 	}
+	tw, vo, err := g.facadeCredentials(cfg)
+	if err != nil {
+		return res, err
+	}
 	if err := g.srv.SetAuth(keys, adminKeys, rates); err != nil {
 		return res, err
 	}
+	g.twilio.SetCredentials(tw)
+	g.vonage.SetCredentials(vo)
 	g.router.p.Store(rt)
 	old := g.cfg
 	for _, c := range []struct {

@@ -74,7 +74,7 @@ func TestFlowOverSMPP(t *testing.T) {
 	if r := c.check(cr.ID, wrong); r.Verified || r.Reason != "already_verified" {
 		t.Fatalf("another code after the success: %+v", r)
 	}
-	if got := eventTypes(c.get(cr.ID)); got != "created,submitted,delivered,check_failed,verified" {
+	if got := eventTypes(c.get(cr.ID)); got != "created,submitted,delivered,check_failed,verified,retry_closed" {
 		t.Fatalf("events %s", got)
 	}
 	// another tenant sees nothing
@@ -383,7 +383,10 @@ func TestSandboxAdminKey(t *testing.T) {
 func TestSecondGatewayOnTheSameDataDir(t *testing.T) {
 	dir := t.TempDir()
 	startTestGateway(t, "sandbox: true\n", dir)
-	cfg := config.Sandbox()
+	cfg, err := config.Sandbox()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.DataDir, cfg.HTTP.Listen = dir, "127.0.0.1:0"
 	g, err := startGateway(cfg, source{}, quietLog())
 	if err == nil {

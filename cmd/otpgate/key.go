@@ -24,9 +24,15 @@ func newServerKey() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-const keyUsage = "usage: otpgate key new | otpgate key server"
+const keyUsage = "usage: otpgate key new | otpgate key server | otpgate key hash SECRET"
 
 func runKey(args []string, out io.Writer) error {
+	if len(args) == 2 && args[0] == "hash" {
+		// a vendor secret a tenant already has (a Vonage api_secret, a
+		// Twilio auth token): the config keeps only its hash
+		fmt.Fprintf(out, "hash (put it in the config; the secret is not stored): %s\n", api.HashKey(args[1]))
+		return nil
+	}
 	if len(args) != 1 {
 		return errors.New(keyUsage)
 	}

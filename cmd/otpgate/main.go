@@ -21,6 +21,7 @@ Usage:
   otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
+  otpgate key hash SECRET                                    print the hash of a vendor secret (Vonage api_secret, Twilio auth token) for the config
   otpgate bench api|e2e|ceiling|smpp|voice|get|memory [flags] load-test the API, the whole path, an SMPP link, voice calls, a peer; memory with a large store
   otpgate version                                            print the version
 

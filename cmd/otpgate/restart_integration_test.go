@@ -305,7 +305,9 @@ func TestDrainNoResets(t *testing.T) {
 //     restart, never handed and so not held back;
 //   - every code still checks.
 func TestKillAfterSubmitResp(t *testing.T) {
-	const lease = 3 * time.Second
+	// longer than all the rounds take, so no resend of an earlier round is
+	// on the wire when a later round kills
+	const lease = 10 * time.Second
 	var current atomic.Pointer[exec.Cmd]
 	var armed atomic.Value // the number prefix of the round whose first answer kills
 	armed.Store("")
@@ -345,8 +347,10 @@ smscs: [{name: sim, address: %q, system_id: otpgate, password: secret, window: 1
 	var all []created
 	restartedAt := map[int]time.Time{} // round → when the process after it was ready
 	// kills right at the answer and up to 300 ms after it (well past the
-	// store's lazy sync delay, 10 ms: the submit is durable by then)
-	delays := []time.Duration{0, 0, 0, time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}
+	// store's lazy sync delay, 10 ms: the submit is durable by then). The
+	// late kills' rounds send one message: no later mark's fsync carries
+	// the lazily committed submit, only the lazy sync does.
+	delays := []time.Duration{0, 0, time.Millisecond, 5 * time.Millisecond, 300 * time.Millisecond, 300 * time.Millisecond}
 	for round, d := range delays {
 		cmd := startProcess(t, cfgPath, addr)
 		current.Store(cmd)
@@ -357,7 +361,11 @@ smscs: [{name: sim, address: %q, system_id: otpgate, password: secret, window: 1
 		prefix := fmt.Sprintf("+1415557%02d", round)
 		killDelay.Store(int64(d))
 		armed.Store(prefix)
-		for i := 0; i < 4; i++ {
+		n := 4
+		if d >= 300*time.Millisecond {
+			n = 1
+		}
+		for i := 0; i < n; i++ {
 			num := fmt.Sprintf("%s%02d", prefix, i)
 			all = append(all, created{c.create(fmt.Sprintf(`{"number":%q,"template":"Code: {code}"}`, num)).ID, num, round})
 		}

@@ -39,12 +39,15 @@ func runRoute(args []string, out io.Writer) error {
 	}
 	// The routing table needs no secrets: a production file is read
 	// without the environment its passwords and keys come from.
-	cfg := config.Sandbox()
+	var cfg *config.Config
+	var err error
 	if *path != "" {
-		var err error
-		if cfg, err = config.Load(*path, config.Options{RoutingOnly: true}); err != nil {
-			return err
-		}
+		cfg, err = config.Load(*path, config.Options{RoutingOnly: true})
+	} else {
+		cfg, err = config.Sandbox()
+	}
+	if err != nil {
+		return err
 	}
 	num, err := phone.NewValidator(1).Parse(number, *country)
 	if err != nil {

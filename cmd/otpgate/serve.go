@@ -35,13 +35,14 @@ type source struct {
 // load reads the config the source names and applies the overrides.
 func (src source) load() (*config.Config, error) {
 	var cfg *config.Config
+	var err error
 	if src.path == "" {
-		cfg = config.Sandbox()
+		cfg, err = config.Sandbox()
 	} else {
-		var err error
-		if cfg, err = config.Load(src.path, config.Options{}); err != nil {
-			return nil, err
-		}
+		cfg, err = config.Load(src.path, config.Options{})
+	}
+	if err != nil {
+		return nil, err
 	}
 	if src.http != "" {
 		cfg.HTTP.Listen = src.http
@@ -131,8 +132,16 @@ Demo webhook secret:  %s
 Admin key:            %s
   good for POST %s/admin/reload and GET %s/admin/webhooks/dead
 
+Vendor APIs (point the client at the base URL; nothing else changes):
+  Vonage Verify   %s/compat/vonage   api_key %s, api_secret = the demo key
+                  v2 JWT: application_id %s, private key %s
+  Twilio Verify   %s/compat/twilio   Account SID %s, auth token = the demo key, Service SID %s
+
 Try: curl -s -X POST %s/v1/verifications -H "Authorization: Bearer %s" -d '{"number":"+14155552671"}'
 
 `, base, g.sim.Addr(), g.uas.Addr(), g.cfg.DataDir, filepath.Join(g.cfg.DataDir, "sandbox.json"),
-		g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey, base, base, base, g.demoKey)
+		g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey, base, base,
+		base, demoVonageAPIKey, g.sandbox.VonageApplicationID, filepath.Join(g.cfg.DataDir, demoVonageKeyFile),
+		base, demoTwilioAccount, demoTwilioService,
+		base, g.demoKey)
 }

@@ -39,7 +39,7 @@ func (v sipVoicer) Call(ctx context.Context, vc engine.VoiceCall) (engine.VoiceR
 	}
 	start := time.Now()
 	res, err := v.c.Place(ctx, sip.Call{CallID: vc.ID, To: vc.To, Audio: mu, AudioALaw: al})
-	out := engine.VoiceResult{CallID: res.CallID, Outcome: string(res.Outcome)}
+	out := engine.VoiceResult{CallID: res.CallID, Outcome: string(res.Outcome), Language: tts.Language(vc.Locale)}
 	if !res.Answered.IsZero() {
 		out.Answered = res.Answered.Sub(start)
 		if !res.Ended.IsZero() {
@@ -65,7 +65,12 @@ func (g *gateway) startVoice(cfg *config.Config, log *slog.Logger) (map[string]e
 	}
 	trunks := cfg.Trunks
 	if cfg.Sandbox {
-		g.uas, err = uas.New(uas.Config{Log: log})
+		var rules []uas.Rule
+		for _, r := range cfg.SandboxSim.SIPRules {
+			rule, _ := uas.ParseRule(r) // validated with the config
+			rules = append(rules, rule)
+		}
+		g.uas, err = uas.New(uas.Config{Rules: rules, Log: log})
 		if err != nil {
 			return nil, err
 		}

@@ -24,6 +24,9 @@ type Config struct {
 	// default route unless routes.default names another) and serves
 	// /v1/sandbox/messages. Default false; true when no config file is given.
 	Sandbox bool `yaml:"sandbox"`
+	// SandboxSim: how the sandbox's built-in simulators answer, to try a
+	// failover or a fallback without a real network. Sandbox only.
+	SandboxSim SandboxSimConf `yaml:"sandbox_sim"`
 	// DataDir holds the store. Default ./otpgate-data.
 	DataDir string `yaml:"data_dir"`
 	// ServerKey: base64 of 32 random bytes (`otpgate key server`). Codes are
@@ -64,6 +67,17 @@ type Config struct {
 	// lines: where each field is in the file, for errors found after
 	// loading (Locate).
 	lines *index
+}
+
+// SandboxSimConf sets the rules of the sandbox's simulators.
+type SandboxSimConf struct {
+	// SMSCRules: as `otpgate smsc-sim --rule`, e.g. "+1555=receipt:UNDELIV"
+	// (every SMS to +1555… reported undelivered). Default none: every SMS
+	// delivered.
+	SMSCRules []string `yaml:"smsc_rules"`
+	// SIPRules: as `otpgate sip-sim --rule`, e.g. "+1666=busy". Default
+	// none: every call answered.
+	SIPRules []string `yaml:"sip_rules"`
 }
 
 // WebhooksConf configures webhook delivery.
@@ -324,6 +338,64 @@ type TenantConf struct {
 	// default [sms]. NextEventWait: the wait between steps; default 2m.
 	Workflow      []string `yaml:"workflow"`
 	NextEventWait Duration `yaml:"next_event_wait"`
+	// CustomCodes lets the tenant's requests choose the code (Twilio's
+	// CustomCode, Vonage's pin_code and code). Default false: a chosen code
+	// is only as strong as whoever chose it.
+	CustomCodes bool `yaml:"custom_codes"`
+	// Vonage: the tenant's credentials for the Vonage Verify facades
+	// (/compat/vonage, v1 and v2). Default none: the facade refuses them.
+	Vonage *VonageConf `yaml:"vonage"`
+	// Twilio: the tenant's credentials for the Twilio Verify facade
+	// (/compat/twilio). Default none.
+	Twilio *TwilioConf `yaml:"twilio"`
+}
+
+// VonageConf is a tenant's Vonage account, as its clients present it.
+type VonageConf struct {
+	// APIKey: the api_key clients send; unique among tenants; required.
+	APIKey string `yaml:"api_key"`
+	// APISecretHash: the hash of the api_secret ("sha256:…", from
+	// `otpgate key hash SECRET`); the secret itself is never stored.
+	APISecretHash string `yaml:"api_secret_hash"`
+	// Applications: Verify v2 clients sign JWTs (RS256) with an
+	// application's private key; each is checked with its public key.
+	Applications []VonageAppConf `yaml:"applications"`
+}
+
+// VonageAppConf is one Vonage application (Verify v2 JWT auth).
+type VonageAppConf struct {
+	ID string `yaml:"id"` // the application_id claim; unique; required
+	// PublicKey (PEM) or PublicKeyFile: the RSA public key that checks
+	// the application's JWTs; one of them is required.
+	PublicKey     string `yaml:"public_key"`
+	PublicKeyFile string `yaml:"public_key_file"`
+}
+
+// TwilioConf is a tenant's Twilio account, as its clients present it.
+type TwilioConf struct {
+	// AccountSID: "AC…", the Basic user of clients that use the auth
+	// token; unique among tenants; required.
+	AccountSID string `yaml:"account_sid"`
+	// AuthTokenHash: the hash of the auth token ("sha256:…").
+	AuthTokenHash string `yaml:"auth_token_hash"`
+	// APIKeys: "SK…" API keys and their secrets' hashes, the Basic
+	// credentials of clients that use API keys.
+	APIKeys []TwilioKeyConf `yaml:"api_keys"`
+	// Services: the Verify services ("VA…") of the account; at least one.
+	Services []TwilioServiceConf `yaml:"services"`
+}
+
+// TwilioKeyConf is one Twilio API key.
+type TwilioKeyConf struct {
+	SID        string `yaml:"sid"`         // "SK…"; unique among tenants
+	SecretHash string `yaml:"secret_hash"` // "sha256:…" of the key's secret
+}
+
+// TwilioServiceConf is one Twilio Verify service and its defaults.
+type TwilioServiceConf struct {
+	SID          string `yaml:"sid"`           // "VA…"; unique among tenants
+	FriendlyName string `yaml:"friendly_name"` // the brand in messages; default the tenant's
+	CodeLength   int    `yaml:"code_length"`   // 4..10; default 6 (Twilio's)
 }
 
 // Duration reads "10s", "5m" from YAML.

@@ -15,6 +15,8 @@ import (
 func TestConfigData(t *testing.T) {
 	t.Setenv("TEST_SMSC_PASSWORD", "pw")
 	t.Setenv("TEST_YAMLISH", "a: b\n#c")
+	t.Setenv("TEST_TRUE", "true")
+	t.Setenv("TEST_NUMBER", "512")
 	t.Setenv("OTPGATE_SERVER_KEY", "")
 	raw, err := os.ReadFile("testdata/configs.txt")
 	if err != nil {
@@ -64,12 +66,17 @@ func TestLoadNamesTheFile(t *testing.T) {
 // TestRoutingOnlyNeedsNoSecrets: `otpgate route` reads a production file
 // without the secrets it never uses.
 func TestRoutingOnlyNeedsNoSecrets(t *testing.T) {
-	t.Setenv("OTPGATE_SERVER_KEY", "")
+	t.Setenv("OTPGATE_SERVER_KEY", "not base64!")
 	text := []byte(`smscs:
-  - {name: a, address: "h:1", system_id: x, password: "${NOT_SET_ANYWHERE_PW}"}
-tenants: [{id: t, api_keys: ["sha256:0000000000000000000000000000000000000000000000000000000000000000"], webhook_secret: "${NOT_SET_ANYWHERE_WH}"}]
+  - {name: a, address: "h:1", system_id: "${NOT_SET_ANYWHERE_ID}", password: "${NOT_SET_ANYWHERE_PW}"}
+tenants:
+  - id: t
+    api_keys: ["${NOT_SET_ANYWHERE_KEY}"]
+    webhook_secret: "${NOT_SET_ANYWHERE_WH}"
+    twilio: {account_sid: "${NOT_SET_ANYWHERE_AC}", auth_token_hash: "${NOT_SET_ANYWHERE_TOK}"}
+admin: {api_keys: ["${NOT_SET_ANYWHERE_ADMIN}"]}
 `)
-	if _, err := Parse(text, Options{}); err == nil || !strings.Contains(err.Error(), "NOT_SET_ANYWHERE_PW is not set") {
+	if _, err := Parse(text, Options{}); err == nil || !strings.Contains(err.Error(), "is not set") {
 		t.Fatalf("serving: %v", err)
 	}
 	cfg, err := Parse(text, Options{RoutingOnly: true})
@@ -122,7 +129,10 @@ func TestExampleConfigParses(t *testing.T) {
 
 // TestSandboxDefaults: the built-in sandbox config and its defaults.
 func TestSandboxDefaults(t *testing.T) {
-	cfg := Sandbox()
+	cfg, err := Sandbox()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if !cfg.Sandbox || cfg.HTTP.Listen != "127.0.0.1:8080" || cfg.DataDir != "./otpgate-data" ||
 		cfg.SMS.SendTimeout.D() != 25*time.Second || cfg.SMS.DispatchLease.D() != 50*time.Second {
 		t.Fatalf("sandbox defaults: %+v", cfg)

@@ -70,13 +70,15 @@ func Load(path string, opts Options) (*Config, error) {
 // (errors say "line N:").
 func Parse(raw []byte, opts Options) (*Config, error) { return parse(raw, "", opts) }
 
-// Sandbox is the config `otpgate serve` runs without a file.
-func Sandbox() *Config {
+// Sandbox is the config `otpgate serve` runs without a file. Its only
+// possible error comes from the environment (a malformed
+// OTPGATE_SERVER_KEY).
+func Sandbox() (*Config, error) {
 	cfg, err := Parse([]byte("sandbox: true\n"), Options{})
 	if err != nil {
-		panic("config: the built-in sandbox config does not validate: " + err.Error())
+		return nil, fmt.Errorf("the sandbox's built-in config: %w", err)
 	}
-	return cfg
+	return cfg, nil
 }
 
 func parse(raw []byte, file string, opts Options) (*Config, error) {
@@ -96,10 +98,11 @@ func parse(raw []byte, file string, opts Options) (*Config, error) {
 	idx := &index{file: file, lines: map[string]int{}}
 	if len(root.Content) > 0 {
 		doc := root.Content[0]
-		if err := expandNode(doc, "", opts.RoutingOnly); err != nil {
+		expanded := map[*yaml.Node]bool{}
+		if err := expandNode(doc, "", opts.RoutingOnly, expanded); err != nil {
 			return nil, located(err)
 		}
-		w := &walker{idx: idx}
+		w := &walker{idx: idx, expanded: expanded}
 		w.walk(doc, reflect.TypeOf(cfg).Elem(), "")
 		if w.err != nil {
 			return nil, located(w.err)
@@ -175,7 +178,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 // written), after parsing, so a secret with YAML syntax in it stays one
 // value. An unset NAME is an error naming the field (path), unless lenient:
 // then it becomes empty.
-func expandNode(n *yaml.Node, path string, lenient bool) error {
+func expandNode(n *yaml.Node, path string, lenient bool, expanded map[*yaml.Node]bool) error {
 	switch n.Kind {
 	case yaml.ScalarNode:
 		if !strings.Contains(n.Value, "${") {
@@ -193,17 +196,20 @@ func expandNode(n *yaml.Node, path string, lenient bool) error {
 		if len(missing) > 0 {
 			return &Error{Line: n.Line, Path: path, Msg: fmt.Sprintf("environment variable %s is not set (the config refers to it)", strings.Join(missing, ", "))}
 		}
+		// a string, whatever it looks like (a password "null" or "a: b"
+		// stays one); the walker lets it resolve for a number or a bool
 		n.Value = v
 		n.Tag, n.Style = "!!str", yaml.DoubleQuotedStyle
+		expanded[n] = true
 	case yaml.MappingNode:
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if err := expandNode(n.Content[i+1], mapPath(path, n.Content[i].Value), lenient); err != nil {
+			if err := expandNode(n.Content[i+1], mapPath(path, n.Content[i].Value), lenient, expanded); err != nil {
 				return err
 			}
 		}
 	case yaml.SequenceNode:
 		for i, c := range n.Content {
-			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lenient); err != nil {
+			if err := expandNode(c, fmt.Sprintf("%s[%d]", path, i), lenient, expanded); err != nil {
 				return err
 			}
 		}
@@ -217,8 +223,9 @@ func expandNode(n *yaml.Node, path string, lenient bool) error {
 // field's kind. It records each field's line in idx. It stops at the first
 // error, which names the field's path.
 type walker struct {
-	idx *index
-	err *Error
+	idx      *index
+	err      *Error
+	expanded map[*yaml.Node]bool // scalars that came from ${NAME}
 }
 
 var (
@@ -284,6 +291,16 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 		fields := yamlFields(t)
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
+			if k.Tag == "!!merge" { // <<: *defaults, or a list of them: their fields are this struct's
+				if v.Kind == yaml.SequenceNode {
+					for _, m := range v.Content {
+						w.walk(m, t, path)
+					}
+				} else {
+					w.walk(v, t, path)
+				}
+				continue
+			}
 			p := join(path, k.Value)
 			f, ok := fields[k.Value]
 			if !ok {
@@ -318,6 +335,13 @@ func (w *walker) walk(n *yaml.Node, t reflect.Type, path string) {
 	default:
 		if n.Kind != yaml.ScalarNode {
 			w.fail(n, path, "want %s, not %s", kindName(t), describe(n))
+			return
+		}
+		if w.expanded[n] && t.Kind() != reflect.String {
+			n.Tag, n.Style = "", 0 // ${NAME} for a number or a bool: read what it says
+		}
+		if isInt(t) && n.ShortTag() == "!!float" {
+			w.fail(n, path, "want %s, not %q", kindName(t), n.Value)
 			return
 		}
 		if err := n.Decode(reflect.New(t).Interface()); err != nil {
@@ -428,6 +452,15 @@ func describe(n *yaml.Node) string {
 		return "a list"
 	}
 	return fmt.Sprintf("%q", n.Value)
+}
+
+func isInt(t reflect.Type) bool {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return true
+	}
+	return false
 }
 
 func kindName(t reflect.Type) string {

@@ -15,6 +15,8 @@ import (
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/router"
+	"github.com/otpgate/otpgate/sip/uas"
+	"github.com/otpgate/otpgate/smpp/smsc"
 )
 
 // finish applies defaults and validates. Every error is an *Error naming
@@ -71,10 +73,27 @@ func (c *Config) finish(opts Options) error {
 	default:
 		return errf("log.format", "%q is not one of json, text", c.Log.Format)
 	}
-	if env := os.Getenv("OTPGATE_SERVER_KEY"); env != "" {
+	if (len(c.SandboxSim.SMSCRules) > 0 || len(c.SandboxSim.SIPRules) > 0) && !c.Sandbox {
+		return errf("sandbox_sim", "rules of the sandbox's simulators, but sandbox is off")
+	}
+	for i, r := range c.SandboxSim.SMSCRules {
+		if _, err := smsc.ParseRule(r); err != nil {
+			return errf(fmt.Sprintf("sandbox_sim.smsc_rules[%d]", i), "%v", err)
+		}
+	}
+	for i, r := range c.SandboxSim.SIPRules {
+		if _, err := uas.ParseRule(r); err != nil {
+			return errf(fmt.Sprintf("sandbox_sim.sip_rules[%d]", i), "%v", err)
+		}
+	}
+	// Credentials and secrets are checked for serving only: `otpgate
+	// route` reads the file for its routing table, without the
+	// environment they come from.
+	creds := !opts.RoutingOnly
+	if env := os.Getenv("OTPGATE_SERVER_KEY"); env != "" && creds {
 		c.ServerKey = env
 	}
-	if c.ServerKey != "" {
+	if c.ServerKey != "" && creds {
 		if _, err := DecodeServerKey(c.ServerKey); err != nil {
 			return errf("server_key", "%v", err)
 		}
@@ -95,11 +114,11 @@ func (c *Config) finish(opts Options) error {
 			return errf(at+".address", "required (host:port)")
 		case !strings.Contains(s.Address, ":"):
 			return errf(at+".address", "%q is not host:port", s.Address)
-		case s.SystemID == "":
+		case creds && s.SystemID == "":
 			return errf(at+".system_id", "required")
-		case len(s.SystemID) > 15:
+		case creds && len(s.SystemID) > 15:
 			return errf(at+".system_id", "longer than 15 characters (SMPP limit)")
-		case len(s.Password) > 8:
+		case creds && len(s.Password) > 8:
 			return errf(at+".password", "longer than 8 characters (SMPP 3.4 limit)")
 		case s.Window < 0 || s.Window > 1000:
 			return errf(at+".window", "%d is outside 1..1000", s.Window)
@@ -229,7 +248,7 @@ func (c *Config) finish(opts Options) error {
 			return errf(at+".id", "required")
 		case ids[t.ID]:
 			return errf(at+".id", "%q used twice", t.ID)
-		case len(t.APIKeys) == 0:
+		case creds && len(t.APIKeys) == 0:
 			return errf(at+".api_keys", "at least one key hash (from `otpgate key new`)")
 		case t.CodeLength != 0 && (t.CodeLength < engine.MinCodeLength || t.CodeLength > engine.MaxCodeLength):
 			return errf(at+".code_length", "%d is outside 4..10", t.CodeLength)
@@ -252,6 +271,9 @@ func (c *Config) finish(opts Options) error {
 			return errf(at+".id", "\"demo\" is the sandbox's own tenant")
 		}
 		for j, k := range t.APIKeys {
+			if !creds {
+				break
+			}
 			sum, err := api.ParseKeyHash(strings.ToLower(k))
 			if err != nil {
 				return errf(fmt.Sprintf("%s.api_keys[%d]", at, j), "%v", err)
@@ -285,7 +307,7 @@ func (c *Config) finish(opts Options) error {
 		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
 			return errf(fmt.Sprintf("tenants[%d].next_event_wait", i), "%s is outside 10s..1h", w)
 		}
-		if t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
+		if creds && t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
 			return errf(fmt.Sprintf("tenants[%d].webhook_secret", i), "shorter than 16 characters")
 		}
 	}
@@ -304,6 +326,9 @@ func (c *Config) finish(opts Options) error {
 		}
 	}
 	for j, k := range c.Admin.APIKeys {
+		if !creds {
+			break
+		}
 		if _, err := api.ParseKeyHash(strings.ToLower(k)); err != nil {
 			return errf(fmt.Sprintf("admin.api_keys[%d]", j), "%v", err)
 		}
@@ -320,6 +345,11 @@ func (c *Config) finish(opts Options) error {
 	}
 	if lo, hi := c.Webhooks.RetryMin.D(), c.Webhooks.RetryMax.D(); lo != 0 && hi != 0 && hi < lo {
 		return errf("webhooks.retry_max", "%s is under retry_min %s", hi, lo)
+	}
+	if creds {
+		if err := c.validateVendors(); err != nil {
+			return err
+		}
 	}
 	for i, t := range c.Tenants {
 		if r := t.RateLimit.PerSecond; math.IsNaN(r) || math.IsInf(r, 0) || r > 1e6 {
@@ -362,4 +392,107 @@ func pathError(err error) *Error {
 		return &Error{Msg: msg}
 	}
 	return &Error{Path: path, Msg: what}
+}
+
+// validateVendors checks the tenants' vendor credentials: each present
+// key well formed and unique among tenants (a credential names one
+// tenant), secrets as hashes, public keys that parse.
+func (c *Config) validateVendors() error {
+	seen := map[string]string{} // "kind:id" → path of its first use
+	unique := func(path, kind, id string) error {
+		if first, dup := seen[kind+":"+id]; dup {
+			return errf(path, "%q is already %s; a credential names one tenant", id, first)
+		}
+		seen[kind+":"+id] = path
+		return nil
+	}
+	hash := func(path, h string) error {
+		if h == "" {
+			return errf(path, "required (the hash of the secret, from `otpgate key hash`)")
+		}
+		if _, err := api.ParseKeyHash(h); err != nil {
+			return errf(path, "%v", err)
+		}
+		return nil
+	}
+	for i, t := range c.Tenants {
+		at := fmt.Sprintf("tenants[%d]", i)
+		if v := t.Vonage; v != nil {
+			switch {
+			case v.APIKey == "":
+				return errf(at+".vonage.api_key", "required")
+			case len(v.APIKey) > 64:
+				return errf(at+".vonage.api_key", "longer than 64 characters")
+			}
+			if err := unique(at+".vonage.api_key", "vonage key", v.APIKey); err != nil {
+				return err
+			}
+			if c.Sandbox && v.APIKey == "demo" {
+				return errf(at+".vonage.api_key", `"demo" is the sandbox tenant's`)
+			}
+			if err := hash(at+".vonage.api_secret_hash", v.APISecretHash); err != nil {
+				return err
+			}
+			for j, app := range v.Applications {
+				p := fmt.Sprintf("%s.vonage.applications[%d]", at, j)
+				if app.ID == "" {
+					return errf(p+".id", "required (the application_id of the JWTs)")
+				}
+				if err := unique(p+".id", "vonage application", app.ID); err != nil {
+					return err
+				}
+				if _, err := app.Key(); err != nil {
+					return errf(p, "%v", err)
+				}
+			}
+		}
+		if tw := t.Twilio; tw != nil {
+			if !strings.HasPrefix(tw.AccountSID, "AC") {
+				return errf(at+".twilio.account_sid", "%q does not start with AC", tw.AccountSID)
+			}
+			if c.Sandbox && tw.AccountSID == "ACdemo" {
+				return errf(at+".twilio.account_sid", `"ACdemo" is the sandbox tenant's`)
+			}
+			if err := unique(at+".twilio.account_sid", "twilio account", tw.AccountSID); err != nil {
+				return err
+			}
+			if err := hash(at+".twilio.auth_token_hash", tw.AuthTokenHash); err != nil {
+				return err
+			}
+			for j, k := range tw.APIKeys {
+				p := fmt.Sprintf("%s.twilio.api_keys[%d]", at, j)
+				if !strings.HasPrefix(k.SID, "SK") {
+					return errf(p+".sid", "%q does not start with SK", k.SID)
+				}
+				if err := unique(p+".sid", "twilio key", k.SID); err != nil {
+					return err
+				}
+				if err := hash(p+".secret_hash", k.SecretHash); err != nil {
+					return err
+				}
+			}
+			if len(tw.Services) == 0 {
+				return errf(at+".twilio.services", "at least one Verify service (sid: VA…)")
+			}
+			for j, sv := range tw.Services {
+				p := fmt.Sprintf("%s.twilio.services[%d]", at, j)
+				if !strings.HasPrefix(sv.SID, "VA") {
+					return errf(p+".sid", "%q does not start with VA", sv.SID)
+				}
+				if c.Sandbox && sv.SID == "VAdemo" {
+					return errf(p+".sid", `"VAdemo" is the sandbox tenant's`)
+				}
+				if err := unique(p+".sid", "twilio service", sv.SID); err != nil {
+					return err
+				}
+				if sv.CodeLength != 0 && (sv.CodeLength < engine.MinCodeLength || sv.CodeLength > engine.MaxCodeLength) {
+					return errf(p+".code_length", "%d is outside 4..10", sv.CodeLength)
+				}
+				if len(sv.FriendlyName) > 32 {
+					return errf(p+".friendly_name", "longer than 32 bytes")
+				}
+			}
+		}
+	}
+	return nil
 }

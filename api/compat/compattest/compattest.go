@@ -1,0 +1,574 @@
+// Package compattest runs the vendor facades' data-driven tests: a real
+// engine and store behind the real API server, with a fake SMSC and a fake
+// trunk that record what they were asked to send, and a file format of
+// requests and the answers expected, placeholders for what differs from run
+// to run. It is a package of fakes for tests, never imported by the
+// gateway.
+//
+// A file is a sequence of exchanges:
+//
+//	# a comment
+//	POST /compat/twilio/v2/Services/VAtest/Verifications
+//	Authorization: Basic ACtest:token        (user:pass, encoded by the harness)
+//	Content-Type: application/x-www-form-urlencoded
+//
+//	To=%2B14155552671&Channel=sms
+//	>>> 201
+//	Retry-After: 600                          (expected headers, optional)
+//
+//	{"sid": "{{sid}}", "status": "pending", "date_created": "{{*}}"}
+//
+// and directives, lines that start with "!":
+//
+//	! sms +14155552671 [N]   wait for the N-th (first) SMS to the number; its code is {{code}}
+//	! call +14155552671      wait for a call to the number; its code is {{code}}
+//	! sent +14155552671 N    exactly N SMS went to the number
+//	! advance 61s            move the engine's clock
+//	! tick                   run the due timers
+//	! receipt +1415… delivered|undelivered   a final receipt for the last SMS to the number
+//	! close-store            close the store under the engine (every answer an error, never a 500)
+//
+// In a request, {{name}} is a value captured before, {{code}} the last
+// message's code and {{wrong}} a code that is not it. In an expected
+// body, "{{name}}" captures a value the first time and must equal it
+// after, "{{*}}" matches any value, and {{name}} inside a longer text is
+// the captured value; every other value and every key must be as written
+// (no more, no fewer keys).
+package compattest
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/api/httpx"
+	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/router"
+)
+
+// Harness is an engine and an API server with facades mounted, on
+// loopback.
+type Harness struct {
+	T      *testing.T
+	Engine *engine.Engine
+	Base   string // http://127.0.0.1:PORT
+	SMSC   *FakeSMSC
+	Voice  *FakeVoice
+
+	mu         sync.Mutex
+	offset     time.Duration
+	closeStore func()
+	captures   map[string]any
+	code       string
+	// Seen counts the answers by status and by the vendor code the test
+	// names (see Covered).
+	Seen map[string]int
+}
+
+// Options configure a harness.
+type Options struct {
+	// Tenants of the engine; each gets the template "CODE {code} END" so
+	// codes are easy to read from messages.
+	Tenants []*engine.Tenant
+	// Mount puts the facades under test on the server.
+	Mount func(m httpx.Mux)
+	// Limits of the engine (zero: none).
+	Limits engine.Limits
+	// Rates: tenants' request rates.
+	Rates map[string]api.Rate
+}
+
+// New starts a harness; it stops with the test.
+func New(t *testing.T, o Options) *Harness {
+	t.Helper()
+	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{}, captures: map[string]any{}, Seen: map[string]int{}}
+	st, err := store.Open(store.Options{Dir: t.TempDir(), Sync: store.SyncNone})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := router.New([]router.Route{
+		{Name: "sms", Targets: []router.Target{{Connector: "smsc"}}},
+		{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenants := map[string]*engine.Tenant{}
+	for _, tn := range o.Tenants {
+		tn.Template = "plain"
+		tn.Templates = engine.Templates{"plain": {"en": "CODE {code} END"}}
+		tenants[tn.ID] = tn
+	}
+	limits := o.Limits
+	if limits.NumberSends.Max == 0 {
+		limits.NumberSends = engine.Window{Max: -1}
+	}
+	if limits.NumberChecks.Max == 0 {
+		limits.NumberChecks = engine.Window{Max: -1}
+	}
+	eng, err := engine.New(engine.Config{
+		ServerKey: bytes.Repeat([]byte{7}, 32), Store: st, Router: rt,
+		Senders: map[string]engine.Sender{"smsc": h.SMSC}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
+		Tenants: tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
+		Now: h.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Engine = eng
+	h.closeStore = func() { st.Close() }
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { eng.Run(ctx); close(done) }()
+	srv, err := api.New(api.Config{Engine: eng, Rates: o.Rates, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Mount != nil {
+		o.Mount(srv)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	h.Base = "http://" + ln.Addr().String()
+	t.Cleanup(func() {
+		srv.Shutdown(context.Background())
+		cancel()
+		<-done
+		st.Close()
+	})
+	return h
+}
+
+// FakeSMSC records every SMS; it is the engine's only SMS connector. The
+// n-th message sent has the id "m<n>".
+type FakeSMSC struct {
+	mu   sync.Mutex
+	msgs []engine.Outbound
+	// Refuse, when set, fails every send with it.
+	Refuse error
+}
+
+// Send records m.
+func (f *FakeSMSC) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.Refuse != nil {
+		return nil, f.Refuse
+	}
+	f.msgs = append(f.msgs, m)
+	return []string{fmt.Sprintf("m%d", len(f.msgs))}, nil
+}
+
+// id is the message id of the n-th (1-based) SMS to number.
+func (f *FakeSMSC) id(number string, n int) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.msgs {
+		if m.To == number {
+			if n--; n == 0 {
+				return fmt.Sprintf("m%d", i+1)
+			}
+		}
+	}
+	return ""
+}
+
+// To returns the SMS sent to number, oldest first.
+func (f *FakeSMSC) To(number string) []engine.Outbound {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.Outbound
+	for _, m := range f.msgs {
+		if m.To == number {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// FakeVoice answers every call at once and records it.
+type FakeVoice struct {
+	mu    sync.Mutex
+	calls []engine.VoiceCall
+}
+
+// Call records c and answers it.
+func (f *FakeVoice) Call(ctx context.Context, c engine.VoiceCall) (engine.VoiceResult, error) {
+	f.mu.Lock()
+	f.calls = append(f.calls, c)
+	f.mu.Unlock()
+	return engine.VoiceResult{CallID: c.ID, Outcome: engine.MsgAnswered, Talk: 12 * time.Second}, nil
+}
+
+// To returns the calls placed to number, oldest first.
+func (f *FakeVoice) To(number string) []engine.VoiceCall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []engine.VoiceCall
+	for _, c := range f.calls {
+		if c.To == number {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+var (
+	codeRe    = regexp.MustCompile(`CODE (\S+) END`)
+	anyCodeRe = regexp.MustCompile(`\b[0-9A-Z]{4,10}\b`)
+)
+
+// Code waits for the n-th SMS (1-based) to number and returns its code.
+func (h *Harness) Code(number string, n int) string {
+	h.T.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		if msgs := h.SMSC.To(number); len(msgs) >= n {
+			text := msgs[n-1].Text
+			if m := codeRe.FindStringSubmatch(text); m != nil {
+				return m[1]
+			}
+			// a text of the request's own: the first word of 4 to 10
+			// letters and digits with a digit in it
+			for _, w := range anyCodeRe.FindAllString(text, -1) {
+				if strings.ContainsAny(w, "0123456789") {
+					return w
+				}
+			}
+			h.T.Fatalf("SMS %q has no code", text)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	h.T.Fatalf("no SMS #%d to %s within 5s", n, number)
+	return ""
+}
+
+// Now is the engine's clock (it moves with "! advance").
+func (h *Harness) Now() time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return time.Now().UTC().Add(h.offset)
+}
+
+// Set gives {{name}} a value before a file runs (a signed token, say).
+func (h *Harness) Set(name string, v any) { h.captures[name] = v }
+
+// Run runs a test file (see the package comment).
+func (h *Harness) Run(path string) {
+	h.T.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		h.T.Fatal(err)
+	}
+	lines := strings.Split(string(raw), "\n")
+	i := 0
+	for i < len(lines) {
+		l := lines[i]
+		switch {
+		case strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#"):
+			i++
+		case strings.HasPrefix(l, "!"):
+			h.directive(fmt.Sprintf("%s:%d", path, i+1), strings.Fields(l[1:]))
+			i++
+		case requestLine.MatchString(l):
+			i = h.exchange(path, lines, i)
+		default:
+			h.T.Fatalf("%s:%d: not a request, a directive or a comment: %q", path, i+1, l)
+		}
+	}
+}
+
+var requestLine = regexp.MustCompile(`^(GET|POST|PUT|DELETE|PATCH) /`)
+
+// exchange runs the request at lines[i] and checks its answer; it returns
+// the index of the line after it.
+func (h *Harness) exchange(path string, lines []string, i int) int {
+	h.T.Helper()
+	at := fmt.Sprintf("%s:%d", path, i+1)
+	method, target, _ := strings.Cut(lines[i], " ")
+	i++
+	req, err := http.NewRequest(method, h.Base+h.expand(target), nil)
+	if err != nil {
+		h.T.Fatalf("%s: %v", at, err)
+	}
+	for ; i < len(lines) && strings.TrimSpace(lines[i]) != "" && !strings.HasPrefix(lines[i], ">>> "); i++ {
+		k, v, _ := strings.Cut(lines[i], ":")
+		v = h.expand(strings.TrimSpace(v))
+		if strings.EqualFold(k, "Authorization") && strings.HasPrefix(v, "Basic ") && strings.Contains(v[6:], ":") {
+			v = "Basic " + base64.StdEncoding.EncodeToString([]byte(v[6:]))
+		}
+		req.Header.Set(k, v)
+	}
+	var body []string
+	for ; i < len(lines) && !strings.HasPrefix(lines[i], ">>> "); i++ {
+		if requestLine.MatchString(lines[i]) || strings.HasPrefix(lines[i], "!") {
+			h.T.Fatalf("%s: no >>> answer line", at)
+		}
+		body = append(body, lines[i])
+	}
+	if i >= len(lines) {
+		h.T.Fatalf("%s: no >>> answer line", at)
+	}
+	b := h.expand(strings.TrimSpace(strings.Join(body, "\n")))
+	req.Body = io.NopCloser(strings.NewReader(b))
+	req.ContentLength = int64(len(b))
+	wantStatus, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(lines[i], ">>> ")))
+	i++
+	wantHeaders := map[string]string{}
+	for ; i < len(lines) && strings.TrimSpace(lines[i]) != "" && !strings.HasPrefix(lines[i], "{") && !strings.HasPrefix(lines[i], "["); i++ {
+		if requestLine.MatchString(lines[i]) || strings.HasPrefix(lines[i], "!") {
+			break
+		}
+		k, v, _ := strings.Cut(lines[i], ":")
+		wantHeaders[k] = strings.TrimSpace(v)
+	}
+	var want []string
+	for ; i < len(lines) && !requestLine.MatchString(lines[i]) && !strings.HasPrefix(lines[i], "!") && !strings.HasPrefix(lines[i], "#"); i++ {
+		want = append(want, lines[i])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.T.Fatalf("%s: %s %s: %v", at, method, target, err)
+	}
+	got, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	h.Seen[strconv.Itoa(resp.StatusCode)]++
+	if resp.StatusCode != wantStatus {
+		h.T.Fatalf("%s: %s %s: status %d, want %d\n%s", at, method, target, resp.StatusCode, wantStatus, got)
+	}
+	for k, v := range wantHeaders {
+		if g := resp.Header.Get(k); g != v {
+			h.T.Fatalf("%s: header %s: %q, want %q", at, k, g, v)
+		}
+	}
+	if w := strings.TrimSpace(strings.Join(want, "\n")); w != "" {
+		var wv, gv any
+		if err := json.Unmarshal([]byte(w), &wv); err != nil {
+			h.T.Fatalf("%s: the expected body is not JSON: %v", at, err)
+		}
+		if err := json.Unmarshal(got, &gv); err != nil {
+			h.T.Fatalf("%s: the answer is not JSON: %v\n%s", at, err, got)
+		}
+		if why := h.match(wv, gv, "$"); why != "" {
+			h.T.Fatalf("%s: %s %s: answer differs: %s\n got %s", at, method, target, why, got)
+		}
+		h.count(gv)
+	}
+	return i
+}
+
+// count notes the vendor codes of an answer: a top-level "code" or
+// "status", or error.code, for Covered.
+func (h *Harness) count(v any) {
+	m, ok := v.(map[string]any)
+	if !ok {
+		return
+	}
+	if e, ok := m["error"].(map[string]any); ok {
+		m = e
+	}
+	for _, k := range []string{"code", "status", "responseCode"} {
+		if c, ok := m[k]; ok {
+			h.Seen[k+"="+fmt.Sprint(c)]++
+		}
+	}
+}
+
+// Covered fails the test for each key ("404", "code=60202", "status=16")
+// no answer had.
+func (h *Harness) Covered(keys ...string) {
+	h.T.Helper()
+	var missing []string
+	for _, k := range keys {
+		if h.Seen[k] == 0 {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		seen := make([]string, 0, len(h.Seen))
+		for k := range h.Seen {
+			seen = append(seen, k)
+		}
+		sort.Strings(seen)
+		h.T.Fatalf("no answer had %v (seen: %v)", missing, seen)
+	}
+}
+
+var placeholder = regexp.MustCompile(`\{\{(\w+|\*)\}\}`)
+
+// expand replaces {{name}} by captured values.
+func (h *Harness) expand(s string) string {
+	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-2]
+		switch name {
+		case "code":
+			return h.code
+		case "wrong":
+			if strings.HasPrefix(h.code, "9") {
+				return strings.Repeat("1", len(h.code))
+			}
+			return strings.Repeat("9", max(len(h.code), 4))
+		}
+		v, ok := h.captures[name]
+		if !ok {
+			h.T.Fatalf("{{%s}} was not captured before it is used", name)
+		}
+		return fmt.Sprint(v)
+	})
+}
+
+// match compares an expected JSON value with the answer's.
+func (h *Harness) match(want, got any, at string) string {
+	if s, ok := want.(string); ok {
+		if m := placeholder.FindStringSubmatch(s); m != nil && m[0] == s {
+			if m[1] == "*" {
+				return ""
+			}
+			if prev, ok := h.captures[m[1]]; ok {
+				if !reflect.DeepEqual(prev, got) {
+					return fmt.Sprintf("%s: %v, want {{%s}} = %v", at, got, m[1], prev)
+				}
+				return ""
+			}
+			h.captures[m[1]] = got
+			return ""
+		}
+		if placeholder.MatchString(s) { // captured values inside a text
+			want = h.expand(s)
+		}
+	}
+	switch w := want.(type) {
+	case map[string]any:
+		g, ok := got.(map[string]any)
+		if !ok {
+			return fmt.Sprintf("%s: %v, want an object", at, got)
+		}
+		for k := range g {
+			if _, ok := w[k]; !ok {
+				return fmt.Sprintf("%s.%s: in the answer, not expected (%v)", at, k, g[k])
+			}
+		}
+		keys := make([]string, 0, len(w))
+		for k := range w {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			gv, ok := g[k]
+			if !ok {
+				return fmt.Sprintf("%s.%s: missing", at, k)
+			}
+			if why := h.match(w[k], gv, at+"."+k); why != "" {
+				return why
+			}
+		}
+		return ""
+	case []any:
+		g, ok := got.([]any)
+		if !ok || len(g) != len(w) {
+			return fmt.Sprintf("%s: %v, want %d elements", at, got, len(w))
+		}
+		for i := range w {
+			if why := h.match(w[i], g[i], fmt.Sprintf("%s[%d]", at, i)); why != "" {
+				return why
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(want, got) {
+		return fmt.Sprintf("%s: %#v, want %#v", at, got, want)
+	}
+	return ""
+}
+
+func (h *Harness) directive(at string, f []string) {
+	h.T.Helper()
+	if len(f) == 0 {
+		h.T.Fatalf("%s: empty directive", at)
+	}
+	switch f[0] {
+	case "sms":
+		n := 1
+		if len(f) > 2 {
+			n, _ = strconv.Atoi(f[2])
+		}
+		h.code = h.Code(f[1], n)
+	case "call":
+		deadline := time.Now().Add(5 * time.Second)
+		for len(h.Voice.To(f[1])) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		calls := h.Voice.To(f[1])
+		if len(calls) == 0 {
+			h.T.Fatalf("%s: no call to %s", at, f[1])
+		}
+		h.code = calls[len(calls)-1].Code
+	case "sent":
+		n, _ := strconv.Atoi(f[2])
+		time.Sleep(50 * time.Millisecond)
+		if got := len(h.SMSC.To(f[1])); got != n {
+			h.T.Fatalf("%s: %d SMS to %s, want %d", at, got, f[1], n)
+		}
+	case "advance":
+		d, err := time.ParseDuration(f[1])
+		if err != nil {
+			h.T.Fatalf("%s: %v", at, err)
+		}
+		h.mu.Lock()
+		h.offset += d
+		h.mu.Unlock()
+	case "tick":
+		h.Engine.RunDue(context.Background(), 1000)
+	case "receipt": // receipt NUMBER delivered|undelivered: for the last SMS to the number
+		msgs := h.SMSC.To(f[1])
+		if len(msgs) == 0 {
+			h.T.Fatalf("%s: no SMS to %s to report on", at, f[1])
+		}
+		h.Engine.HandleReceipt(engine.Receipt{Connector: "smsc", MessageID: h.SMSC.id(f[1], len(msgs)),
+			Delivered: f[2] == "delivered", Final: true, State: map[bool]string{true: "DELIVRD", false: "UNDELIV"}[f[2] == "delivered"]})
+	case "close-store":
+		h.closeStore()
+	default:
+		h.T.Fatalf("%s: unknown directive %q", at, f[0])
+	}
+}
+
+// Lines reads a file's non-empty, non-comment lines (for tables kept in
+// testdata beside the exchanges).
+func Lines(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
