@@ -2,12 +2,18 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/otpgate/otpgate/api"
 )
 
 // sdkDir holds the vendors' official SDKs, pinned in its package.json and
@@ -36,9 +42,24 @@ func TestVendorSDKs(t *testing.T) {
 	dir := t.TempDir()
 	addr := freeAddr(t)
 	cfgPath := filepath.Join(dir, "otpgate.yaml")
+	// Verify v2: a key pair made here, its public half configured as
+	// tenant v2's Vonage application, its private half given to the SDK
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalPKCS8PrivateKey(key)
+	privPath := filepath.Join(dir, "app.key")
+	os.WriteFile(privPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	pub, _ := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	pubPath := filepath.Join(dir, "app.pub")
+	os.WriteFile(pubPath, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600)
+	const appID, v2Key = "0b7e7e4c-6c39-4f43-9c2e-6f1a2d3b4c5d", "otp_sdk_test_tenant_key_0123456789"
 	// SMS to +447912345… are reported undelivered, so workflow 1 calls
 	conf := "sandbox: true\ndata_dir: " + filepath.Join(dir, "data") + "\nhttp: {listen: \"" + addr + "\"}\nstore: {sync: none}\nlog: {level: warn}\n" +
-		"sandbox_sim: {smsc_rules: [\"+447912345=receipt:UNDELIV\"]}\n"
+		"sandbox_sim: {smsc_rules: [\"+447912345=receipt:UNDELIV\"]}\n" +
+		"tenants:\n  - id: v2\n    api_keys: [\"" + api.HashKey(v2Key) + "\"]\n" +
+		"    vonage: {api_key: v2key, api_secret_hash: \"" + api.HashKey("unused-secret") + "\", applications: [{id: " + appID + ", public_key_file: " + pubPath + "}]}\n"
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +79,12 @@ func TestVendorSDKs(t *testing.T) {
 			defer cancel()
 			cmd := exec.CommandContext(ctx, "node", script)
 			cmd.Dir = sdkDir
-			cmd.Env = append(os.Environ(), "BASE=http://"+addr, "KEY="+sb.APIKey,
-				"VONAGE_APPLICATION_ID="+sb.VonageApplicationID, "VONAGE_PRIVATE_KEY="+filepath.Join(dir, "data", demoVonageKeyFile))
+			key := sb.APIKey // the demo tenant's: it reads its SMS from the sandbox inbox
+			if script == "vonage_v2.js" {
+				key = v2Key
+			}
+			cmd.Env = append(os.Environ(), "BASE=http://"+addr, "KEY="+key,
+				"VONAGE_APPLICATION_ID="+appID, "VONAGE_PRIVATE_KEY="+privPath)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("node %s: %v\n%s", script, err, out)

@@ -94,6 +94,9 @@ type Options struct {
 	Limits engine.Limits
 	// Rates: tenants' request rates.
 	Rates map[string]api.Rate
+	// Routes replace the default routes (everything to the fake SMSC,
+	// voice to the fake trunk), to try a number no route takes.
+	Routes []router.Route
 }
 
 // New starts a harness; it stops with the test.
@@ -104,10 +107,14 @@ func New(t *testing.T, o Options) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := router.New([]router.Route{
-		{Name: "sms", Targets: []router.Target{{Connector: "smsc"}}},
-		{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
-	}, nil)
+	routes := o.Routes
+	if routes == nil {
+		routes = []router.Route{
+			{Name: "sms", Targets: []router.Target{{Connector: "smsc"}}},
+			{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
+		}
+	}
+	rt, err := router.New(routes, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

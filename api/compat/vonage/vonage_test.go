@@ -16,6 +16,7 @@ import (
 	"github.com/otpgate/otpgate/api/compat/compattest"
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/router"
 )
 
 func hash(s string) [32]byte {
@@ -81,6 +82,9 @@ func TestExchanges(t *testing.T) {
 		{"testdata/v1_errors.txt", compattest.Options{}},
 		{"testdata/v1_workflows.txt", compattest.Options{Rates: map[string]api.Rate{"other": {PerSecond: 0.001, Burst: 1}}}},
 		{"testdata/v2.txt", compattest.Options{}},
+		{"testdata/v1_routes.txt", compattest.Options{Routes: []router.Route{
+			{Name: "us", Match: router.Match{Prefixes: []string{"+1"}}, Targets: []router.Target{{Connector: "smsc"}}},
+			{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}}}}},
 	} {
 		t.Run(c.file, func(t *testing.T) {
 			h := harness(t, c.o)
@@ -90,7 +94,7 @@ func TestExchanges(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{"status=0", "status=1", "status=2", "status=3", "status=4", "status=5", "status=6", "status=10",
+	for _, k := range []string{"status=0", "status=1", "status=2", "status=3", "status=4", "status=5", "status=6", "status=10", "status=15",
 		"status=16", "status=17", "status=19", "status=20", "status=101",
 		"200", "202", "204", "400", "401", "404", "409", "410", "422"} {
 		if seen[k] == 0 {
