@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,9 +60,13 @@ type CreateRequest struct {
 	// generated one, never in an idempotency entry.
 	Code string
 	// API and Scope name the API the request came in by and its scope (a
-	// Twilio Service SID); ClientRef is the client's reference. Kept on
-	// the record.
-	API, Scope, ClientRef string
+	// Twilio Service SID); ClientRef is the client's reference and
+	// CustomerID its name for its end user. Kept on the record.
+	API, Scope, ClientRef, CustomerID string
+	// NumericID gives the verification a number unique within the tenant
+	// (View.Seq; BySeq finds it), for APIs whose clients parse ids as
+	// numbers.
+	NumericID bool
 }
 
 func (e *Engine) tenant(id string) (*Tenant, error) {
@@ -214,6 +219,8 @@ type plan struct {
 	stepWaits   []time.Duration
 	api, scope  string
 	clientRef   string
+	customerID  string
+	numericID   bool
 }
 
 // plan checks req field by field, each default taken from the tenant and
@@ -261,9 +268,12 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 		}
 		p.stepWaits = req.StepWaits
 	}
-	p.api, p.scope, p.clientRef = req.API, req.Scope, req.ClientRef
+	p.api, p.scope, p.clientRef, p.customerID, p.numericID = req.API, req.Scope, req.ClientRef, req.CustomerID, req.NumericID
 	if len(p.clientRef) > 256 {
 		return p, fieldErr("client_ref", "longer than 256 bytes")
+	}
+	if len(p.customerID) > 256 {
+		return p, fieldErr("customer_id", "longer than 256 bytes")
 	}
 	p.ttl = cmp.Or(req.TTL, t.TTL, 10*time.Minute)
 	if p.ttl < 30*time.Second || p.ttl > 24*time.Hour {
@@ -355,6 +365,13 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 			return nil, err
 		}
 	}
+	var seq uint64
+	if p.numericID {
+		var err error
+		if seq, err = e.st.NextSeq(seqName(t.ID)); err != nil {
+			return nil, err
+		}
+	}
 	now := e.now()
 	id := ids.New()
 	first := p.workflow[0]
@@ -365,7 +382,7 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 		CodeHash: e.sec.hash(id, code), CodeSealed: e.sec.seal(id, code),
 		Template: p.text, SenderID: p.sender, Locale: p.locale, CallbackURL: p.callback,
 		NextEventWait: p.nextWait, StepWaits: p.stepWaits,
-		API: p.api, Scope: p.scope, ClientRef: p.clientRef,
+		API: p.api, Scope: p.scope, ClientRef: p.clientRef, CustomerID: p.customerID, Seq: seq,
 		CreatedAt: now, ExpiresAt: now.Add(p.ttl), UpdatedAt: now,
 		Messages: []store.Message{{Channel: first, State: MsgQueued, QueuedAt: now}},
 		Events:   []store.Event{{At: now, Type: "created", Channel: first}},
@@ -398,6 +415,10 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 	if idem != nil {
 		ent, _ := json.Marshal(idemEntry{Hash: bodyHash, Created: *createdFrom(rec, false)})
 		opts.Keyed = []store.Keyed{{Name: idem.Name, Value: ent, Expires: idem.Expires}}
+	}
+	if rec.Seq != 0 {
+		// the number's index lives as long as the record can be read
+		opts.Keyed = append(opts.Keyed, store.Keyed{Name: seqKey(rec.Tenant, rec.Seq), Value: []byte(rec.ID), Expires: rec.ExpiresAt.Add(e.cfg.Retention + time.Hour)})
 	}
 	for try := 0; ; try++ {
 		err := e.st.InsertWith(rec, opts)
@@ -523,4 +544,24 @@ func (e *Engine) resend(id, channel string, now time.Time, api, scope string) (*
 	c := createdFrom(rec, true)
 	c.Resent = true
 	return c, nil
+}
+
+// seqName names a tenant's sequence of numeric ids; seqKey the index of
+// one number.
+func seqName(tenant string) string { return "q\x00" + tenant }
+
+func seqKey(tenant string, seq uint64) string {
+	return "qi\x00" + tenant + "\x00" + strconv.FormatUint(seq, 10)
+}
+
+// BySeq returns tenant's verification with the number seq (CreateRequest.NumericID).
+func (e *Engine) BySeq(ctx context.Context, tenant string, seq uint64) (*View, error) {
+	raw, ok, err := e.st.GetKeyed(seqKey(tenant, seq), e.now())
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return e.Get(ctx, tenant, string(raw))
 }

@@ -116,6 +116,7 @@ type Store interface {
 	Purge(id string) error
 	PurgeDead(before time.Time) error
 	PendingID(tenant, number string) (string, bool, error)
+	NextSeq(name string) (uint64, error)
 	MarkHanded(id string, mi int, at time.Time) error
 	Handed(id string) (store.Mark, bool, error)
 	Deadlines(from, to time.Time, kind string, fn func(store.Due) bool) error
@@ -205,7 +206,18 @@ type Config struct {
 	// Health, when set, judges connectors (bound links, receipt success
 	// rate); the router skips unusable ones while others are left.
 	Health RouteHealth
+	// WebhookFormats render the webhooks of verifications made through an
+	// API (the key: View.API) in that API's own shape (SMS.CX's
+	// otp_update); the others get WebhookEvent as JSON.
+	WebhookFormats map[string]WebhookFormat
 }
+
+// WebhookFormat renders one webhook of v, typ being the event
+// (verification.verified, message.delivered, …) and eventID its unique
+// id; send false skips the event (an API that reports only some of them).
+// It runs inside the store's update of v: it must be quick and must not
+// call the engine.
+type WebhookFormat func(typ, eventID string, v *View) (body []byte, send bool)
 
 // Window is "at most Max in any Per".
 type Window struct {

@@ -29,9 +29,13 @@ type View struct {
 	// API, Scope and ClientRef: the API it came in by (omitted for the
 	// native one), its scope (a Twilio Service SID) and the client's
 	// reference.
-	API       string `json:"api,omitempty"`
-	Scope     string `json:"scope,omitempty"`
-	ClientRef string `json:"client_ref,omitempty"`
+	API        string `json:"api,omitempty"`
+	Scope      string `json:"scope,omitempty"`
+	ClientRef  string `json:"client_ref,omitempty"`
+	CustomerID string `json:"customer_id,omitempty"`
+	// Seq is the verification's number within its tenant, when an API
+	// asked for one (Message Central's numeric verificationId).
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 func (e *Engine) view(r *store.Record) *View {
@@ -42,7 +46,7 @@ func (e *Engine) view(r *store.Record) *View {
 		Locale: r.Locale, SenderID: r.SenderID,
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UpdatedAt: r.UpdatedAt,
 		Messages: r.Messages, Events: r.Events,
-		API: r.API, Scope: r.Scope, ClientRef: r.ClientRef,
+		API: r.API, Scope: r.Scope, ClientRef: r.ClientRef, CustomerID: r.CustomerID, Seq: r.Seq,
 	}
 	// The sweeper persists expiry within a poll; the view tells the truth now.
 	if v.Status == StatusPending && !e.now().Before(r.ExpiresAt) {

@@ -162,7 +162,15 @@ func (e *Engine) notify(r *store.Record, typ string, now time.Time, m *store.Mes
 	if m != nil {
 		ev.Message = &WebhookMessage{Channel: m.Channel, Connector: m.Connector, MessageID: m.MessageID, State: m.State, Error: m.Error}
 	}
-	body, _ := json.Marshal(ev)
+	var body []byte
+	if format := e.cfg.WebhookFormats[r.API]; format != nil {
+		var send bool
+		if body, send = format(typ, ev.ID, e.view(r)); !send {
+			return
+		}
+	} else {
+		body, _ = json.Marshal(ev)
+	}
 	r.AddHook(store.Hook{URL: r.CallbackURL, Body: body, CreatedAt: now})
 	if !slices.ContainsFunc(r.Deadlines, func(d store.Deadline) bool { return d.Kind == deadlineWebhook }) {
 		r.Deadlines = append(r.Deadlines, store.Deadline{At: now, Kind: deadlineWebhook})

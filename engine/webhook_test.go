@@ -224,3 +224,50 @@ func TestPurgeWaitsForWebhooks(t *testing.T) {
 		t.Fatal("record kept after its webhook was dead-lettered and the retention passed")
 	}
 }
+
+// TestWebhookFormats: a verification made through an API with a webhook
+// format of its own gets its webhooks in that shape (and only those the
+// format sends), through the same outbox, signed the same way.
+func TestWebhookFormats(t *testing.T) {
+	rc := &receiver{}
+	h, url := webhookHarness(t, rc)
+	h.e.cfg.WebhookFormats = map[string]WebhookFormat{"acmeapi": func(typ, eventID string, v *View) ([]byte, bool) {
+		if !strings.HasPrefix(typ, "verification.") {
+			return nil, false // this API reports status changes only
+		}
+		return []byte(`{"event":"` + typ + `","id":"` + v.ID + `","status":"` + v.Status + `","seq":"` + eventID + `"}`), true
+	}}
+	ctx := context.Background()
+	v, err := h.e.Create(ctx, CreateRequest{Tenant: "acme", Number: "+393471234567", CallbackURL: url, API: "acmeapi", NumericID: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.last = v.ID
+	h.drain()
+	r, _ := h.st.Get(v.ID)
+	h.e.HandleReceipt(Receipt{Connector: "smsc", MessageID: r.Messages[0].MessageID, Delivered: true, Final: true, State: "DELIVRD"})
+	if res, _ := h.e.Check(ctx, "acme", v.ID, h.lastCode()); !res.Verified {
+		t.Fatal("not verified")
+	}
+	h.pump(5, time.Second)
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	want := `{"event":"verification.verified","id":"` + v.ID + `","status":"verified","seq":"` + v.ID + `.0"}`
+	if len(rc.bodies) != 1 || rc.bodies[0] != want {
+		t.Fatalf("bodies %q, want only %s", rc.bodies, want)
+	}
+	if err := VerifySignature("s3cret", rc.sigs[0], []byte(rc.bodies[0]), h.clock(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	// the numeric id was given and finds the verification
+	view, err := h.e.Get(ctx, "acme", v.ID)
+	if err != nil || view.Seq != 1 {
+		t.Fatalf("seq %d %v", view.Seq, err)
+	}
+	if got, err := h.e.BySeq(ctx, "acme", 1); err != nil || got.ID != v.ID {
+		t.Fatalf("BySeq: %v %v", got, err)
+	}
+	if _, err := h.e.BySeq(ctx, "other", 1); err != ErrNotFound {
+		t.Fatalf("another tenant's number 1: %v", err)
+	}
+}

@@ -14,8 +14,8 @@ import (
 //
 //	1: JSON (the first releases; still read, never written)
 //	2: the binary form below (read, no longer written)
-//	3: version 2 and, after its last field, API, Scope, ClientRef and
-//	   StepWaits (written since)
+//	3: version 2 and, after its last field, API, Scope, ClientRef,
+//	   StepWaits, Seq and CustomerID (written since)
 //
 // The binary form is the fields of Record in declaration order: strings and
 // byte slices as a uvarint length and the bytes, integers as varints, times
@@ -74,6 +74,7 @@ func encodeRecord(r *Record) ([]byte, error) {
 	for _, d := range r.StepWaits {
 		w = w.varint(int64(d))
 	}
+	w = w.uvarint(r.Seq).str(r.CustomerID)
 	return w, nil
 }
 
@@ -288,4 +289,5 @@ func (d *dec) recordV3(r *Record) {
 			r.StepWaits[i] = time.Duration(d.varint())
 		}
 	}
+	r.Seq, r.CustomerID = d.uvarint(), d.str()
 }

@@ -33,6 +33,7 @@ func fullRecord() *Record {
 		HookSeq:   7, HookHead: 5,
 		API: "twilio", Scope: "VAdemo", ClientRef: "order-1",
 		StepWaits: []time.Duration{125 * time.Second, 180 * time.Second, 300 * time.Second},
+		Seq:       4711, CustomerID: "cust-1",
 	}
 }
 
@@ -61,14 +62,14 @@ func TestRecordRoundTrip(t *testing.T) {
 // still read, with those fields empty.
 func TestRecordReadsV2(t *testing.T) {
 	want := fullRecord()
-	want.API, want.Scope, want.ClientRef, want.StepWaits = "", "", "", nil
+	want.API, want.Scope, want.ClientRef, want.StepWaits, want.Seq, want.CustomerID = "", "", "", nil, 0, ""
 	b, err := encodeRecord(want)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// version 2 is version 3 without its four trailing fields (three empty
-	// strings and an empty list: four zero bytes)
-	v2 := append([]byte{recordV2}, b[1:len(b)-4]...)
+	// version 2 is version 3 without its six trailing fields (three empty
+	// strings, an empty list, a zero and an empty string: six zero bytes)
+	v2 := append([]byte{recordV2}, b[1:len(b)-6]...)
 	got, err := decodeRecord(v2)
 	if err != nil {
 		t.Fatal(err)

@@ -307,3 +307,39 @@ func (s *Store) ExpireKeyed(now time.Time, limit int) (int, error) {
 	}
 	return n, nil
 }
+
+// NextSeq returns the next number of the sequence name (1, 2, 3, …),
+// durably: a number handed out is never handed out again, also after a
+// crash (numbers of creates that then failed are skipped, not reused).
+func (s *Store) NextSeq(name string) (uint64, error) {
+	if err := s.enter(); err != nil {
+		return 0, err
+	}
+	defer s.leave()
+	defer s.keyedLock(name)()
+	var n uint64
+	if b, ok, err := s.get(keyedKey(name)); err != nil {
+		return 0, err
+	} else if ok {
+		v, _, good := decodeKeyed(b)
+		if !good || len(v) != 8 {
+			return 0, fmt.Errorf("store: sequence %q: %w", name, ErrCorrupt)
+		}
+		n = binary.BigEndian.Uint64(v)
+	}
+	n++
+	b := s.db.NewBatch()
+	defer b.Close()
+	// a sequence never expires (its expiry index entry is far away)
+	if err := s.putKeyed(b, Keyed{Name: name, Value: binary.BigEndian.AppendUint64(nil, n), Expires: neverExpires}); err != nil {
+		return 0, err
+	}
+	if err := s.commit(b); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// neverExpires is the expiry of values that live as long as the store (a
+// sequence): far, and still within UnixNano's range.
+var neverExpires = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)

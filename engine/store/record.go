@@ -55,6 +55,12 @@ type Record struct {
 	// StepWaits, when set, is the wait after each workflow step (Vonage's
 	// 125 s, 180 s, 300 s) instead of NextEventWait for all of them.
 	StepWaits []time.Duration `json:"step_waits,omitempty"`
+	// Seq is a number for the verification, unique within its tenant, for
+	// APIs whose clients parse ids as numbers (Message Central); 0 for none.
+	Seq uint64 `json:"seq,omitempty"`
+	// CustomerID is the tenant's own name for its end user (NexCode's
+	// customer_id).
+	CustomerID string `json:"customer_id,omitempty"`
 
 	// ops are outbox changes made by this update, written by the store in
 	// the same batch as the record; clearHanded removes the handed mark
