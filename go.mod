@@ -12,6 +12,7 @@ require (
 	github.com/icholy/digest v1.2.0
 	github.com/nyaruka/phonenumbers/v2 v2.0.7
 	github.com/pion/rtp v1.10.6
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.2
 	github.com/valyala/fasthttp v1.74.0
 	github.com/zaf/g711 v1.4.0
 	gopkg.in/yaml.v3 v3.0.1

@@ -146,6 +146,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Reload != nil {
 		r.POST("/admin/reload", s.wrap("admin_reload", s.adminAuth(s.reload)))
 	}
+	r.GET("/openapi.json", s.wrap("openapi", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(specJSON())
+	}))
 	r.GET("/healthz", s.wrap("healthz", func(ctx *fasthttp.RequestCtx) { writeJSON(ctx, 200, map[string]string{"status": "ok"}) }))
 	r.GET("/readyz", s.wrap("readyz", s.readyz))
 	r.GET("/metrics", s.closeWhileDraining(func(ctx *fasthttp.RequestCtx) {
@@ -234,6 +238,10 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 func (s *Server) Handle(method, path, endpoint string, h fasthttp.RequestHandler) {
 	s.router.Handle(method, path, s.wrap(endpoint, h))
 }
+
+// Routes lists the server's routes, method → paths (the native API's and
+// every facade's), so a test can hold them to the OpenAPI documents.
+func (s *Server) Routes() map[string][]string { return s.router.List() }
 
 // Allow takes one request from tenant's request rate (httpx.Mux), so the
 // facades count against the same bucket as the native API.

@@ -61,6 +61,7 @@ import (
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
+	"github.com/otpgate/otpgate/internal/apispec"
 	"github.com/otpgate/otpgate/router"
 )
 
@@ -76,6 +77,10 @@ type Harness struct {
 	mu         sync.Mutex
 	offset     time.Duration
 	closeStore func()
+	spec       *apispec.Doc
+	// Operations counts the exchanges of each documented operation
+	// ("POST /v2/verify"), to hold a facade's tests to its whole document.
+	Operations map[string]int
 	captures   map[string]any
 	code       string
 	// Seen counts the answers by status and by the vendor code the test
@@ -97,6 +102,9 @@ type Options struct {
 	// Routes replace the default routes (everything to the fake SMSC,
 	// voice to the fake trunk), to try a number no route takes.
 	Routes []router.Route
+	// Spec is the facade's OpenAPI document (YAML): every exchange must
+	// be a documented operation and answer as documented.
+	Spec []byte
 }
 
 // New starts a harness; it stops with the test.
@@ -142,6 +150,12 @@ func New(t *testing.T, o Options) *Harness {
 	}
 	h.Engine = eng
 	h.closeStore = func() { st.Close() }
+	h.Operations = map[string]int{}
+	if o.Spec != nil {
+		if h.spec, err = apispec.Load(o.Spec); err != nil {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { eng.Run(ctx); close(done) }()
@@ -361,6 +375,19 @@ func (h *Harness) exchange(path string, lines []string, i int) int {
 	got, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	h.Seen[strconv.Itoa(resp.StatusCode)]++
+	if h.spec != nil {
+		op, ok := h.spec.Find(method, apispec.Normalize(req.URL.Path))
+		if !ok {
+			op, ok = h.spec.Find(method, req.URL.Path)
+		}
+		if !ok {
+			h.T.Fatalf("%s: %s %s is not in the facade's OpenAPI document", at, method, req.URL.Path)
+		}
+		h.Operations[op.Method+" "+op.Path]++
+		if err := h.spec.Check(op, resp.StatusCode, resp.Header.Get("Content-Type"), got); err != nil {
+			h.T.Fatalf("%s: not as documented: %v", at, err)
+		}
+	}
 	if resp.StatusCode != wantStatus {
 		h.T.Fatalf("%s: %s %s: status %d, want %d\n%s", at, method, target, resp.StatusCode, wantStatus, got)
 	}

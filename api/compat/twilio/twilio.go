@@ -14,11 +14,13 @@ package twilio
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +28,7 @@ import (
 
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/apispec"
 	"github.com/otpgate/otpgate/internal/ids"
 )
 
@@ -102,7 +105,26 @@ func (f *Facade) Mount(m httpx.Mux) {
 	m.Handle("GET", base+"/Verifications/{sid}", "twilio_verification_fetch", f.auth(f.fetch))
 	m.Handle("POST", base+"/Verifications/{sid}", "twilio_verification_update", f.auth(f.update))
 	m.Handle("POST", base+"/VerificationCheck", "twilio_verification_check", f.auth(f.check))
+	m.Handle("GET", Prefix+"/openapi.json", "twilio_openapi", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(specJSON())
+	})
 }
+
+// Spec is the facade's OpenAPI 3.1 document (YAML), served as JSON at
+// Prefix+"/openapi.json".
+func Spec() []byte { return spec }
+
+//go:embed openapi.yaml
+var spec []byte
+
+var specJSON = sync.OnceValue(func() []byte {
+	b, err := apispec.JSON(spec)
+	if err != nil {
+		panic("twilio: openapi.yaml does not parse: " + err.Error()) // its test reads it on every build
+	}
+	return b
+})
 
 // call is one authenticated request: the account and the service its
 // path names.

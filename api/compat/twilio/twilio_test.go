@@ -8,6 +8,7 @@ import (
 	"github.com/otpgate/otpgate/api/compat/compattest"
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/apispec"
 )
 
 func hash(s string) [32]byte {
@@ -37,6 +38,7 @@ func credentials() Credentials {
 }
 
 func harness(t *testing.T, o compattest.Options) *compattest.Harness {
+	o.Spec = Spec()
 	o.Tenants = []*engine.Tenant{{ID: "acme"}, {ID: "other"}, {ID: "custom", CustomCodes: true}}
 	f := New(nil, credentials(), slog.New(slog.DiscardHandler))
 	o.Mount = func(m httpx.Mux) { f.Mount(m) }
@@ -49,6 +51,7 @@ func harness(t *testing.T, o compattest.Options) *compattest.Harness {
 // its SDKs expect, every status and error code the facade gives reached.
 func TestExchanges(t *testing.T) {
 	seen := map[string]int{}
+	ops := map[string]int{}
 	for _, c := range []struct {
 		file string
 		o    compattest.Options
@@ -66,7 +69,16 @@ func TestExchanges(t *testing.T) {
 			for k, n := range h.Seen {
 				seen[k] += n
 			}
+			for k, n := range h.Operations {
+				ops[k] += n
+			}
 		})
+	}
+	spec, _ := apispec.Load(Spec())
+	for _, op := range spec.Operations() {
+		if ops[op.Method+" "+op.Path] == 0 {
+			t.Errorf("no exchange of the documented %s %s", op.Method, op.Path)
+		}
 	}
 	for _, k := range []string{"200", "201", "400", "401", "404", "409", "429",
 		"code=20003", "code=20404", "code=20429", "code=60200", "code=60202", "code=60203", "code=60204"} {

@@ -285,8 +285,7 @@ func (f *Facade) v1CreateError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, &fe):
 		invalid(ctx, v1Param(fe.Field), fe.Detail)
 	default:
-		f.log.Error("vonage facade: engine failed", "path", string(ctx.Path()), "err", err)
-		failure(ctx, "5", "Internal Error")
+		f.internal(ctx, err)
 	}
 }
 
@@ -306,17 +305,27 @@ func v1Param(field string) string {
 }
 
 // find reads the verification a request_id names, of this account's
-// tenant and made through v1; ok false for any other.
-func (f *Facade) find(ctx *fasthttp.RequestCtx, c v1Call, requestID string) (*engine.View, bool) {
+// tenant and made through v1: engine.ErrNotFound for any other, another
+// error when the engine failed.
+func (f *Facade) find(ctx *fasthttp.RequestCtx, c v1Call, requestID string) (*engine.View, error) {
 	id, ok := idOfV1(requestID)
 	if !ok {
-		return nil, false
+		return nil, engine.ErrNotFound
 	}
 	v, err := f.eng.Get(ctx, c.acct.Tenant, id)
-	if err != nil || v.API != APIv1 {
-		return nil, false
+	if err != nil {
+		return nil, err
 	}
-	return v, true
+	if v.API != APIv1 {
+		return nil, engine.ErrNotFound
+	}
+	return v, nil
+}
+
+// internal answers status 5 for an engine failure (a store that failed).
+func (f *Facade) internal(ctx *fasthttp.RequestCtx, err error, extra ...string) {
+	f.log.Error("vonage facade: engine failed", "path", string(ctx.Path()), "err", err)
+	failure(ctx, "5", "Internal Error", extra...)
 }
 
 // check: /verify/check/json. Three wrong codes end the request (17).
@@ -336,9 +345,13 @@ func (f *Facade) check(ctx *fasthttp.RequestCtx, c v1Call) {
 	notFound := func() {
 		failure(ctx, "6", "The Vonage platform was unable to process this message for the following reason: Request '"+rid+"' was not found or it has been verified already.", "request_id", rid)
 	}
-	v, ok := f.find(ctx, c, rid)
-	if !ok {
+	v, err := f.find(ctx, c, rid)
+	switch {
+	case errors.Is(err, engine.ErrNotFound):
 		notFound()
+		return
+	case err != nil:
+		f.internal(ctx, err, "request_id", rid)
 		return
 	}
 	res, err := f.eng.Check(ctx, c.acct.Tenant, v.ID, code)
@@ -351,8 +364,7 @@ func (f *Facade) check(ctx *fasthttp.RequestCtx, c v1Call) {
 		notFound()
 		return
 	case err != nil:
-		f.log.Error("vonage facade: engine failed", "path", string(ctx.Path()), "err", err)
-		failure(ctx, "5", "Internal Error", "request_id", rid)
+		f.internal(ctx, err, "request_id", rid)
 		return
 	}
 	switch {
@@ -400,8 +412,13 @@ func (f *Facade) search(ctx *fasthttp.RequestCtx, c v1Call) {
 	}
 	var found []answer
 	for _, rid := range want {
-		if v, ok := f.find(ctx, c, rid); ok {
+		v, err := f.find(ctx, c, rid)
+		switch {
+		case err == nil:
 			found = append(found, f.searchResult(c, v))
+		case !errors.Is(err, engine.ErrNotFound):
+			f.internal(ctx, err)
+			return
 		}
 	}
 	switch {
@@ -477,12 +494,16 @@ func (f *Facade) control(ctx *fasthttp.RequestCtx, c v1Call) {
 	gone := func() {
 		failure(ctx, "6", "The requestId '"+rid+"' does not exist or its no longer active.")
 	}
-	v, ok := f.find(ctx, c, rid)
-	if !ok || v.Status != engine.StatusPending {
+	v, err := f.find(ctx, c, rid)
+	switch {
+	case err == nil && v.Status == engine.StatusPending:
+	case err == nil, errors.Is(err, engine.ErrNotFound):
 		gone()
 		return
+	default:
+		f.internal(ctx, err)
+		return
 	}
-	var err error
 	if cmd == "cancel" {
 		// Vonage's rule: not in the first 30 seconds, nor once the second
 		// event has happened
@@ -504,8 +525,7 @@ func (f *Facade) control(ctx *fasthttp.RequestCtx, c v1Call) {
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrNotPending):
 		gone()
 	case err != nil:
-		f.log.Error("vonage facade: engine failed", "path", string(ctx.Path()), "err", err)
-		failure(ctx, "5", "Internal Error")
+		f.internal(ctx, err)
 	default:
 		reply(ctx, answer{"status": "0", "command": cmd})
 	}

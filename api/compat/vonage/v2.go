@@ -258,18 +258,25 @@ func v2Param(field string) string {
 }
 
 // v2Find reads the verification a path's UUID names, of this tenant and
-// made through v2.
+// made through v2; when it answers false it has answered the request (404,
+// or 503 when the engine failed).
 func (f *Facade) v2Find(ctx *fasthttp.RequestCtx, acct *Account) (*engine.View, string, bool) {
 	raw, _ := ctx.UserValue("id").(string)
 	id, ok := ids.FromUUID(raw)
 	if !ok {
+		notFoundV2(ctx, raw)
 		return nil, raw, false
 	}
 	v, err := f.eng.Get(ctx, acct.Tenant, id)
-	if err != nil || v.API != APIv2 {
-		return nil, raw, false
+	switch {
+	case err == nil && v.API == APIv2:
+		return v, raw, true
+	case err == nil, errors.Is(err, engine.ErrNotFound):
+		notFoundV2(ctx, raw)
+	default:
+		f.v2CreateError(ctx, err)
 	}
-	return v, raw, true
+	return nil, raw, false
 }
 
 // v2Check: POST /v2/verify/{id} {code} → 200 completed; 400 wrong; 410
@@ -277,7 +284,6 @@ func (f *Facade) v2Find(ctx *fasthttp.RequestCtx, acct *Account) (*engine.View, 
 func (f *Facade) v2Check(ctx *fasthttp.RequestCtx, acct *Account) {
 	v, raw, ok := f.v2Find(ctx, acct)
 	if !ok {
-		notFoundV2(ctx, raw)
 		return
 	}
 	var body struct {
@@ -316,7 +322,6 @@ func (f *Facade) v2Check(ctx *fasthttp.RequestCtx, acct *Account) {
 func (f *Facade) v2Cancel(ctx *fasthttp.RequestCtx, acct *Account) {
 	v, raw, ok := f.v2Find(ctx, acct)
 	if !ok {
-		notFoundV2(ctx, raw)
 		return
 	}
 	if _, err := f.eng.Cancel(ctx, acct.Tenant, v.ID); err != nil {
@@ -331,7 +336,6 @@ func (f *Facade) v2Cancel(ctx *fasthttp.RequestCtx, acct *Account) {
 func (f *Facade) v2Next(ctx *fasthttp.RequestCtx, acct *Account) {
 	v, raw, ok := f.v2Find(ctx, acct)
 	if !ok {
-		notFoundV2(ctx, raw)
 		return
 	}
 	_, err := f.eng.Next(ctx, acct.Tenant, v.ID)

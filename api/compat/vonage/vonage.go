@@ -16,13 +16,18 @@ package vonage
 import (
 	"context"
 	"crypto/rsa"
+	_ "embed"
 	"log/slog"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/valyala/fasthttp"
+
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/apispec"
 	"github.com/otpgate/otpgate/internal/ids"
 )
 
@@ -110,7 +115,26 @@ func (f *Facade) Mount(m httpx.Mux) {
 	m.Handle("POST", Prefix+"/v2/verify/{id}", "vonage2_check", f.v2(f.v2Check))
 	m.Handle("DELETE", Prefix+"/v2/verify/{id}", "vonage2_cancel", f.v2(f.v2Cancel))
 	m.Handle("POST", Prefix+"/v2/verify/{id}/next_workflow", "vonage2_next", f.v2(f.v2Next))
+	m.Handle("GET", Prefix+"/openapi.json", "vonage_openapi", func(ctx *fasthttp.RequestCtx) {
+		ctx.SetContentType("application/json")
+		ctx.SetBody(specJSON())
+	})
 }
+
+// Spec is the facade's OpenAPI 3.1 document (YAML), served as JSON at
+// Prefix+"/openapi.json".
+func Spec() []byte { return spec }
+
+//go:embed openapi.yaml
+var spec []byte
+
+var specJSON = sync.OnceValue(func() []byte {
+	b, err := apispec.JSON(spec)
+	if err != nil {
+		panic("vonage: openapi.yaml does not parse: " + err.Error()) // its test reads it on every build
+	}
+	return b
+})
 
 // RequestID is the Vonage v1 form of a verification id: 32 hex digits.
 func RequestID(id string) string { return ids.Hex(id) }

@@ -16,6 +16,7 @@ import (
 	"github.com/otpgate/otpgate/api/compat/compattest"
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/internal/apispec"
 	"github.com/otpgate/otpgate/router"
 )
 
@@ -48,6 +49,7 @@ func jwt(key *rsa.PrivateKey, alg string, claims map[string]any) string {
 }
 
 func harness(t *testing.T, o compattest.Options) *compattest.Harness {
+	o.Spec = Spec()
 	o.Tenants = []*engine.Tenant{{ID: "acme"}, {ID: "other"}, {ID: "custom", CustomCodes: true}}
 	f := New(nil, Credentials{Accounts: map[string]*Account{
 		"acmekey":   {Tenant: "acme", Key: "acmekey", Secret: hash("acmesecret"), Apps: map[string]*rsa.PublicKey{"aaaaaaaa-bbbb-cccc-dddd-0123456789ab": &testKey.PublicKey}},
@@ -74,6 +76,7 @@ func harness(t *testing.T, o compattest.Options) *compattest.Harness {
 // named in the issue reached at least once.
 func TestExchanges(t *testing.T) {
 	seen := map[string]int{}
+	ops := map[string]int{}
 	for _, c := range []struct {
 		file string
 		o    compattest.Options
@@ -92,7 +95,16 @@ func TestExchanges(t *testing.T) {
 			for k, n := range h.Seen {
 				seen[k] += n
 			}
+			for k, n := range h.Operations {
+				ops[k] += n
+			}
 		})
+	}
+	spec, _ := apispec.Load(Spec())
+	for _, op := range spec.Operations() {
+		if ops[op.Method+" "+op.Path] == 0 {
+			t.Errorf("no exchange of the documented %s %s", op.Method, op.Path)
+		}
 	}
 	for _, k := range []string{"status=0", "status=1", "status=2", "status=3", "status=4", "status=5", "status=6", "status=10", "status=15",
 		"status=16", "status=17", "status=19", "status=20", "status=101",
