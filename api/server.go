@@ -14,11 +14,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -268,22 +266,9 @@ type authTable struct {
 // SetAuth replaces the tenant keys, admin keys and tenant rates (a config
 // reload). A tenant whose rate is unchanged keeps its bucket.
 func (s *Server) SetAuth(keys map[string]string, adminKeys []string, rates map[string]Rate) error {
-	t := &authTable{keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*tokenbucket.Bucket{}}
-	for h, tenant := range keys {
-		sum, err := ParseKeyHash(h)
-		if err != nil {
-			return fmt.Errorf("api: tenant %s: %w", tenant, err)
-		}
-		k := binary.BigEndian.Uint64(sum[:8])
-		t.keys[k] = append(t.keys[k], keyEntry{sum, tenant})
-	}
-	for _, h := range adminKeys {
-		sum, err := ParseKeyHash(h)
-		if err != nil {
-			return fmt.Errorf("api: admin key: %w", err)
-		}
-		k := binary.BigEndian.Uint64(sum[:8])
-		t.admin[k] = append(t.admin[k], keyEntry{sum, "admin"})
+	t, err := buildAuth(keys, adminKeys)
+	if err != nil {
+		return err
 	}
 	old := s.auth_.Load()
 	for tenant, r := range rates {
@@ -300,7 +285,38 @@ func (s *Server) SetAuth(keys map[string]string, adminKeys []string, rates map[s
 	return nil
 }
 
+// CheckAuth says what SetAuth would refuse, changing nothing (a reload
+// checks everything before it swaps anything in).
+func (s *Server) CheckAuth(keys map[string]string, adminKeys []string) error {
+	_, err := buildAuth(keys, adminKeys)
+	return err
+}
+
+func buildAuth(keys map[string]string, adminKeys []string) (*authTable, error) {
+	t := &authTable{keys: map[uint64][]keyEntry{}, admin: map[uint64][]keyEntry{}, buckets: map[string]*tokenbucket.Bucket{}}
+	for h, tenant := range keys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return nil, fmt.Errorf("api: tenant %s: %w", tenant, err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		t.keys[k] = append(t.keys[k], keyEntry{sum, tenant})
+	}
+	for _, h := range adminKeys {
+		sum, err := ParseKeyHash(h)
+		if err != nil {
+			return nil, fmt.Errorf("api: admin key: %w", err)
+		}
+		k := binary.BigEndian.Uint64(sum[:8])
+		t.admin[k] = append(t.admin[k], keyEntry{sum, "admin"})
+	}
+	return t, nil
+}
+
 func (s *Server) tenantFor(key []byte) (string, bool) { return lookupKey(s.auth_.Load().keys, key) }
+
+// Tenant returns the tenant of a native API key (httpx.Mux).
+func (s *Server) Tenant(key []byte) (string, bool) { return s.tenantFor(key) }
 
 func lookupKey(keys map[uint64][]keyEntry, key []byte) (string, bool) {
 	sum := sha256.Sum256(key)
@@ -361,14 +377,8 @@ func (s *Server) adminAuth(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	}
 }
 
-// writeLimited answers 429 with Retry-After in whole seconds, rounded up.
 func writeLimited(ctx *fasthttp.RequestCtx, code string, wait time.Duration, detail string) {
-	secs := int64((wait + time.Second - 1) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	writeProblem(ctx, 429, code, "", detail)
-	ctx.Response.Header.Set("Retry-After", strconv.FormatInt(secs, 10))
+	httpx.WriteLimited(ctx, code, wait, detail)
 }
 
 // ReloadResult is the answer of POST /admin/reload.
@@ -437,93 +447,12 @@ func (s *Server) closeWhileDraining(h fasthttp.RequestHandler) fasthttp.RequestH
 // decode reads a JSON body into v strictly: unknown fields, wrong types,
 // trailing data and oversize bodies are refused with a problem naming them.
 func (s *Server) decode(ctx *fasthttp.RequestCtx, v any) bool {
-	body := ctx.PostBody()
-	if len(body) > s.cfg.MaxBodyBytes {
-		writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body is %d bytes, the limit is %d", len(body), s.cfg.MaxBodyBytes))
-		return false
-	}
-	if len(bytes.TrimSpace(body)) == 0 {
-		writeProblem(ctx, 400, "malformed_json", "", "the request body is empty; send a JSON object")
-		return false
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			writeProblem(ctx, 400, "malformed_json", "", "unexpected data after the JSON object")
-			return false
-		}
-		return true
-	}
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		writeProblem(ctx, 400, "malformed_json", "", fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn))
-	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			writeProblem(ctx, 400, "malformed_json", "", "the body must be a JSON object")
-			return false
-		}
-		writeProblem(ctx, 400, "invalid_type", field, fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value))
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		writeProblem(ctx, 400, "malformed_json", "", "the JSON body ends early")
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeProblem(ctx, 400, "unknown_field", field, fmt.Sprintf("unknown field %q", field))
-	default:
-		writeProblem(ctx, 400, "malformed_json", "", err.Error())
-	}
-	return false
-}
-
-func jsonKind(k string) string {
-	switch k {
-	case "int", "int64", "int32", "uint", "float64":
-		return "a number"
-	case "string":
-		return "a string"
-	case "slice":
-		return "an array"
-	case "bool":
-		return "true or false"
-	case "ptr":
-		return "a number"
-	}
-	return k
+	return httpx.DecodeJSON(ctx, v, httpx.Decode{MaxBytes: s.cfg.MaxBodyBytes})
 }
 
 // engineError maps an engine error to a problem.
 func (s *Server) engineError(ctx *fasthttp.RequestCtx, err error) {
-	var fe *engine.FieldError
-	var ce *engine.ConcurrentError
-	var le *engine.LimitError
-	var ie *engine.IdempotencyError
-	switch {
-	case errors.As(err, &le):
-		writeLimited(ctx, le.Code, le.RetryAfter, le.Detail)
-	case errors.As(err, &ie):
-		writeProblem(ctx, 409, "idempotency_key_reused", "Idempotency-Key", ie.Error())
-	case errors.As(err, &fe):
-		writeProblem(ctx, 422, fe.Code, fe.Field, fe.Detail)
-	case errors.As(err, &ce):
-		writeProblemDoc(ctx, Problem{Status: 409, Code: "concurrent_verification", Field: "number", Detail: ce.Error(), ID: ce.ID})
-	case errors.Is(err, engine.ErrNotFound):
-		writeProblem(ctx, 404, "not_found", "id", "no such verification")
-	case errors.Is(err, engine.ErrNotPending):
-		writeProblem(ctx, 409, "not_pending", "id", "the verification is no longer pending")
-	case errors.Is(err, engine.ErrNoNextStep):
-		writeProblem(ctx, 409, "no_next_step", "id", err.Error())
-	case errors.Is(err, engine.ErrOverloaded):
-		ctx.Response.Header.Set("Retry-After", "1")
-		writeProblem(ctx, 503, "overloaded", "", "more messages are waiting to be sent than the gateway admits; retry in a second")
-	default:
-		s.log.Error("api: engine failed", "path", string(ctx.Path()), "err", err)
-		ctx.Response.Header.Set("Retry-After", "1")
-		writeProblem(ctx, 503, "unavailable", "", "the gateway could not complete the request; retry")
-	}
+	httpx.WriteEngineError(ctx, err, s.log)
 }
 
 // maxNumber bounds every numeric field before it is scaled, so no value

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,6 +41,11 @@ type CreateRequest struct {
 	TTL         time.Duration
 	MaxAttempts int
 	Template    string
+	// Texts are the request's own texts by locale ("" for any locale), a
+	// {code} in each: the one for the verification's locale (then its
+	// language, then "") is sent; with none for it, Template is. SMS.CX's
+	// template and template_xx.
+	Texts       map[string]string
 	CallbackURL string
 	// IdempotencyKey and BodyHash (a hash of the request as the client
 	// sent it) make a retried request safe; see Create.
@@ -308,9 +315,16 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 	if len(p.locale) > 16 {
 		return p, fieldErr("locale", "longer than 16 bytes")
 	}
-	text, err := e.template(t, req.Template, p.locale)
-	if err != nil {
-		return p, err
+	for _, loc := range slices.Sorted(maps.Keys(req.Texts)) {
+		if err := checkText(req.Texts[loc]); err != nil {
+			return p, fieldErr("template", "the text for locale %q: %v", loc, err)
+		}
+	}
+	text, ok := pickText(req.Texts, p.locale)
+	if !ok {
+		if text, err = e.template(t, req.Template, p.locale); err != nil {
+			return p, err
+		}
 	}
 	p.text = fill(text, brand, int((p.ttl+time.Minute-1)/time.Minute))
 	if e.cfg.CheckText != nil {
@@ -480,15 +494,8 @@ const maxTemplateBytes = 2048
 
 func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 	sets := []Templates{t.Templates, e.cfg.Templates, BuiltinTemplates}
-	if strings.Contains(name, "{") {
-		// A bound on the bytes before the real one, the parts the text
-		// takes (Config.CheckText: at most 10 SMS, 1,530 GSM 03.38
-		// characters or 670 UCS-2 ones). 2,048 bytes hold any text of 10
-		// parts but the longest UCS-2 ones written in 3-byte UTF-8.
-		if len(name) > maxTemplateBytes {
-			return "", fieldErr("template", "text longer than %d bytes", maxTemplateBytes)
-		}
-		if err := checkTemplateText(name); err != nil {
+	if strings.Contains(name, "{") { // a text, not a name
+		if err := checkText(name); err != nil {
 			return "", fieldErr("template", "%v", err)
 		}
 		return name, nil
@@ -501,6 +508,18 @@ func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 		return "", fieldErr("template", "no template named %q (give a configured name or a text containing {code})", name)
 	}
 	return text, nil
+}
+
+// checkText checks a text a request gives: its placeholders, and a
+// bound on its bytes before the real one, the parts the text takes
+// (Config.CheckText: at most 10 SMS, 1,530 GSM 03.38 characters or 670
+// UCS-2 ones). 2,048 bytes hold any text of 10 parts but the longest
+// UCS-2 ones written in 3-byte UTF-8.
+func checkText(text string) error {
+	if len(text) > maxTemplateBytes {
+		return fmt.Errorf("text longer than %d bytes", maxTemplateBytes)
+	}
+	return checkTemplateText(text)
 }
 
 // resend sends the pending verification id's code again, on channel, as a

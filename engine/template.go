@@ -28,13 +28,30 @@ var BuiltinTemplates = Templates{
 	},
 }
 
-// countryLocale maps a number's country to the locale of its SMS when the
-// request names none.
+// countryLocale maps a number's country to the language of its SMS when
+// the request names none: the language most of the country reads. A
+// language without a template of that locale falls back to English
+// (pick), so the table may name more languages than there are texts.
 var countryLocale = map[string]string{
 	"IT": "it", "SM": "it", "VA": "it",
-	"FR": "fr", "BE": "fr", "LU": "fr", "MC": "fr", "SN": "fr", "CI": "fr",
+	"FR": "fr", "BE": "fr", "LU": "fr", "MC": "fr", "SN": "fr", "CI": "fr", "CM": "fr", "ML": "fr", "BF": "fr",
+	"NE": "fr", "TG": "fr", "BJ": "fr", "GA": "fr", "CG": "fr", "CD": "fr", "MG": "fr", "HT": "fr", "GN": "fr",
 	"DE": "de", "AT": "de", "LI": "de", "CH": "de",
 	"ES": "es", "MX": "es", "AR": "es", "CO": "es", "CL": "es", "PE": "es", "VE": "es", "EC": "es", "UY": "es",
+	"BO": "es", "PY": "es", "GT": "es", "HN": "es", "SV": "es", "NI": "es", "CR": "es", "PA": "es", "DO": "es",
+	"CU": "es", "GQ": "es",
+	"PT": "pt", "BR": "pt", "AO": "pt", "MZ": "pt", "CV": "pt", "GW": "pt", "ST": "pt", "TL": "pt",
+	"NL": "nl", "SR": "nl", "BG": "bg", "RO": "ro", "MD": "ro", "PL": "pl", "CZ": "cs", "SK": "sk",
+	"HU": "hu", "GR": "el", "CY": "el", "TR": "tr", "RU": "ru", "BY": "ru", "UA": "uk", "SE": "sv",
+	"DK": "da", "NO": "nb", "FI": "fi", "IS": "is", "EE": "et", "LV": "lv", "LT": "lt", "HR": "hr",
+	"RS": "sr", "ME": "sr", "BA": "bs", "SI": "sl", "MK": "mk", "AL": "sq", "XK": "sq", "GE": "ka",
+	"AM": "hy", "AZ": "az", "KZ": "kk", "UZ": "uz", "IL": "he", "IR": "fa", "AF": "fa", "PK": "ur",
+	"BD": "bn", "TH": "th", "VN": "vi", "ID": "id", "MY": "ms", "CN": "zh", "TW": "zh", "HK": "zh",
+	"MO": "zh", "JP": "ja", "KR": "ko", "MN": "mn", "KH": "km", "LA": "lo", "MM": "my", "NP": "ne",
+	"LK": "si", "ET": "am", "SO": "so", "TZ": "sw", "KE": "sw",
+	"SA": "ar", "AE": "ar", "EG": "ar", "MA": "ar", "DZ": "ar", "TN": "ar", "JO": "ar", "KW": "ar",
+	"QA": "ar", "BH": "ar", "OM": "ar", "IQ": "ar", "LB": "ar", "LY": "ar", "SY": "ar", "YE": "ar",
+	"SD": "ar", "PS": "ar", "MR": "ar",
 }
 
 // Validate checks every template of t: each text has {code} and only known
@@ -92,6 +109,22 @@ func pick(sets []Templates, name, locale string) (string, bool) {
 	for _, set := range sets {
 		if locales := slices.Sorted(maps.Keys(set[name])); len(locales) > 0 {
 			return set[name][locales[0]], true
+		}
+	}
+	return "", false
+}
+
+// pickText chooses a request's own text for locale: the locale's, its
+// language's, then the one for any locale ("").
+func pickText(texts map[string]string, locale string) (string, bool) {
+	if len(texts) == 0 {
+		return "", false
+	}
+	locale = strings.ToLower(strings.ReplaceAll(locale, "_", "-"))
+	lang, _, _ := strings.Cut(locale, "-")
+	for _, want := range []string{locale, lang, ""} {
+		if t, ok := texts[want]; ok {
+			return t, true
 		}
 	}
 	return "", false

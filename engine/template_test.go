@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,45 @@ func TestLocaleFromCountry(t *testing.T) {
 		got := h.smsc.msgs[len(h.smsc.msgs)-1].Text
 		if !strings.HasPrefix(got, want) || !strings.Contains(strings.ToLower(got), "10 min") {
 			t.Errorf("%s: text %q, want prefix %q and the validity", num, got, want)
+		}
+	}
+}
+
+// TestRequestTexts: a request's own texts are chosen by the number's
+// language, then the one for any locale; with none for it, the template
+// is sent; every text is checked, not only the one chosen.
+func TestRequestTexts(t *testing.T) {
+	h := newHarness(t)
+	h.tenant.Template = ""
+	texts := map[string]string{"": "Code {code}", "fr": "Votre code {code}", "bg": "Вашият код {code}", "pt-br": "Seu código {code}"}
+	for _, c := range []struct {
+		num   string
+		texts map[string]string
+		want  string
+	}{
+		{"+33612345678", texts, "Votre code "},
+		{"+359888123456", texts, "Вашият код "},
+		{"+5511912345678", texts, "Code "}, // pt: neither pt nor a text for pt-br's language
+		{"+14155552671", texts, "Code "},
+		{"+393471234567", map[string]string{"fr": "Votre code {code}"}, "Il tuo codice"}, // none for it: the template
+	} {
+		if _, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: c.num, Texts: c.texts}); err != nil {
+			t.Fatalf("%s: %v", c.num, err)
+		}
+		h.drain()
+		if got := h.smsc.msgs[len(h.smsc.msgs)-1].Text; !strings.HasPrefix(got, c.want) {
+			t.Errorf("%s: text %q, want prefix %q", c.num, got, c.want)
+		}
+	}
+	for _, bad := range []map[string]string{
+		{"": "no placeholder"},
+		{"": "Code {code}", "de": "Ihr {pin}"},
+		{"fr": strings.Repeat("é", 1100) + "{code}"},
+	} {
+		_, err := h.e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: "+14155550100", Texts: bad})
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != "template" {
+			t.Errorf("texts %.40q: %v, want a FieldError on template", bad, err)
 		}
 	}
 }

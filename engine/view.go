@@ -33,6 +33,8 @@ type View struct {
 	Scope      string `json:"scope,omitempty"`
 	ClientRef  string `json:"client_ref,omitempty"`
 	CustomerID string `json:"customer_id,omitempty"`
+	// CallbackURL receives the verification's webhooks ("" for none).
+	CallbackURL string `json:"callback_url,omitempty"`
 	// Seq is the verification's number within its tenant, when an API
 	// asked for one (Message Central's numeric verificationId).
 	Seq uint64 `json:"seq,omitempty"`
@@ -47,6 +49,7 @@ func (e *Engine) view(r *store.Record) *View {
 		CreatedAt: r.CreatedAt, ExpiresAt: r.ExpiresAt, UpdatedAt: r.UpdatedAt,
 		Messages: r.Messages, Events: r.Events,
 		API: r.API, Scope: r.Scope, ClientRef: r.ClientRef, CustomerID: r.CustomerID, Seq: r.Seq,
+		CallbackURL: r.CallbackURL,
 	}
 	// The sweeper persists expiry within a poll; the view tells the truth now.
 	if v.Status == StatusPending && !e.now().Before(r.ExpiresAt) {

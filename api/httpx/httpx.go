@@ -1,7 +1,8 @@
 // Package httpx holds what the native API and the vendor facades share on
 // fasthttp: the mount point of the one server (Mux), Basic credentials,
-// secrets kept as hashes and compared in constant time, and JSON answers.
-// It imports nothing of ours, so a facade depends on it and the engine
+// secrets kept as hashes and compared in constant time, stateless access
+// tokens, JSON answers and problem documents. Of ours it imports the
+// engine alone (for its errors), so a facade depends on it and the engine
 // only, never on package api.
 package httpx
 
@@ -30,6 +31,9 @@ type Mux interface {
 	// Allow takes one request from tenant's request rate; when it is
 	// used up it says how long until the next one is allowed.
 	Allow(tenant string) (ok bool, wait time.Duration)
+	// Tenant returns the tenant whose native API key key is, for a
+	// facade that takes the native keys (NexCode publishes no auth).
+	Tenant(key []byte) (tenant string, ok bool)
 }
 
 // HashSecret returns the form a config keeps a secret in: "sha256:<hex>".

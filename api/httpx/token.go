@@ -23,11 +23,16 @@ type Tokens struct {
 	Key []byte // 32 bytes; the same on every node
 }
 
-type tokenClaims struct {
-	Tenant   string `json:"t"`
-	Subject  string `json:"s"`
-	Audience string `json:"a"`
-	Expires  int64  `json:"e"`
+// Claims are what a token says.
+type Claims struct {
+	Audience string `json:"a"`           // the facade: "smscx", "messagecentral"
+	Tenant   string `json:"t"`           // whose data the token reaches
+	Subject  string `json:"s"`           // the credential it was issued to (an application id)
+	Scope    string `json:"c,omitempty"` // what it may do, in the vendor's words
+	// Secret is a fingerprint of the credential's secret (Fingerprint):
+	// the facade refuses the token once the secret changes.
+	Secret  string `json:"k,omitempty"`
+	Expires int64  `json:"e"` // Unix seconds; 0 never
 }
 
 // Token errors.
@@ -38,37 +43,36 @@ var (
 
 var tokenB64 = base64.RawURLEncoding.Strict()
 
-// Issue returns a token for tenant's credential subject, for audience,
-// valid until exp.
-func (k Tokens) Issue(audience, tenant, subject string, exp time.Time) string {
-	payload, _ := json.Marshal(tokenClaims{Tenant: tenant, Subject: subject, Audience: audience, Expires: exp.Unix()})
+// Issue returns a token that says c.
+func (k Tokens) Issue(c Claims) string {
+	payload, _ := json.Marshal(c)
 	p := tokenB64.EncodeToString(payload)
 	return p + "." + tokenB64.EncodeToString(k.sign(p))
 }
 
-// Check returns the tenant and the credential of a token issued for
-// audience that has not expired at now.
-func (k Tokens) Check(audience, token string, now time.Time) (tenant, subject string, err error) {
+// Check returns the claims of a token issued for audience that has not
+// expired at now.
+func (k Tokens) Check(audience, token string, now time.Time) (Claims, error) {
+	var c Claims
 	p, sig, ok := strings.Cut(strings.TrimSpace(token), ".")
 	if !ok || len(token) > 2048 {
-		return "", "", ErrTokenInvalid
+		return c, ErrTokenInvalid
 	}
 	got, err := tokenB64.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(p)) {
-		return "", "", ErrTokenInvalid
+		return c, ErrTokenInvalid
 	}
 	raw, err := tokenB64.DecodeString(p)
 	if err != nil {
-		return "", "", ErrTokenInvalid
+		return c, ErrTokenInvalid
 	}
-	var c tokenClaims
 	if err := json.Unmarshal(raw, &c); err != nil || c.Audience != audience || c.Tenant == "" {
-		return "", "", ErrTokenInvalid
+		return Claims{}, ErrTokenInvalid
 	}
-	if now.Unix() >= c.Expires {
-		return "", "", ErrTokenExpired
+	if c.Expires != 0 && now.Unix() >= c.Expires {
+		return Claims{}, ErrTokenExpired
 	}
-	return c.Tenant, c.Subject, nil
+	return c, nil
 }
 
 func (k Tokens) sign(payload string) []byte {
@@ -84,4 +88,11 @@ func TokenKey(serverKey []byte) []byte {
 	m := hmac.New(sha256.New, serverKey)
 	m.Write([]byte("otpgate facade access tokens v1"))
 	return m.Sum(nil)
+}
+
+// Fingerprint is a short, one-way mark of a secret's hash for Claims.Secret:
+// equal while the secret stays, different once it changes.
+func Fingerprint(secretHash [32]byte) string {
+	sum := sha256.Sum256(append([]byte("otpgate token secret\x00"), secretHash[:]...))
+	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }

@@ -11,12 +11,17 @@ import (
 func TestTokens(t *testing.T) {
 	k := Tokens{Key: TokenKey([]byte("server key 1"))}
 	now := time.Unix(1_800_000_000, 0)
-	tok := k.Issue("smscx", "acme", "app-1", now.Add(time.Hour))
-	if tn, sub, err := k.Check("smscx", tok, now); err != nil || tn != "acme" || sub != "app-1" {
-		t.Fatalf("check: %q %q %v", tn, sub, err)
+	want := Claims{Audience: "smscx", Tenant: "acme", Subject: "app-1", Scope: "otp", Expires: now.Add(time.Hour).Unix()}
+	tok := k.Issue(want)
+	if c, err := k.Check("smscx", tok, now); err != nil || c != want {
+		t.Fatalf("check: %+v %v", c, err)
+	}
+	forever := k.Issue(Claims{Audience: "smscx", Tenant: "acme", Subject: "app-1"})
+	if _, err := k.Check("smscx", forever, now.Add(100*365*24*time.Hour)); err != nil {
+		t.Fatalf("a token without expiry: %v", err)
 	}
 	// a restart (a new Tokens with the same server key) checks it too
-	if _, _, err := (Tokens{Key: TokenKey([]byte("server key 1"))}).Check("smscx", tok, now); err != nil {
+	if _, err := (Tokens{Key: TokenKey([]byte("server key 1"))}).Check("smscx", tok, now); err != nil {
 		t.Fatalf("after a restart: %v", err)
 	}
 	for name, c := range map[string]struct {
@@ -32,7 +37,7 @@ func TestTokens(t *testing.T) {
 		"garbage":        {"not.a.token", "smscx", k, now, ErrTokenInvalid},
 		"empty":          {"", "smscx", k, now, ErrTokenInvalid},
 	} {
-		if _, _, err := c.key.Check(c.aud, c.tok, c.at); err != c.want {
+		if _, err := c.key.Check(c.aud, c.tok, c.at); err != c.want {
 			t.Errorf("%s: %v, want %v", name, err, c.want)
 		}
 	}

@@ -145,3 +145,24 @@ func parse(input, country string) (Number, error) {
 	}
 	return Number{E164: phonenumbers.Format(pn, phonenumbers.E164), Country: got}, nil
 }
+
+// CallingCodeRegion returns the main country (ISO 3166-1 alpha-2) of a
+// country calling code ("US" for 1, "GB" for 44), or "" for a code no
+// country has.
+func CallingCodeRegion(cc int) string {
+	if r := phonenumbers.GetRegionCodeForCountryCode(cc); r != "ZZ" {
+		return r
+	}
+	return ""
+}
+
+// NationalNumber returns the national significant number of an E.164
+// number ("9990655875" for +919990655875), or "" for one that does not
+// parse.
+func NationalNumber(e164 string) string {
+	pn, err := phonenumbers.Parse(e164, "ZZ")
+	if err != nil {
+		return ""
+	}
+	return phonenumbers.GetNationalSignificantNumber(pn)
+}

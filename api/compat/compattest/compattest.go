@@ -18,18 +18,28 @@
 //
 //	{"sid": "{{sid}}", "status": "pending", "date_created": "{{*}}"}
 //
+// A placeholder outside quotes in an expected body is the captured value
+// written bare ("verificationId": {{vid}} is the number of a "{{vid}}"
+// captured as a string before).
+//
 // and directives, lines that start with "!":
 //
 //	! sms +14155552671 [N]   wait for the N-th (first) SMS to the number; its code is {{code}}
 //	! call +14155552671      wait for a call to the number; its code is {{code}}
 //	! sent +14155552671 N    exactly N SMS went to the number
+//	! state acme +1415… submitted  wait until the last message of tenant's pending verification
+//	                         of the number is in that state
+//	! text +14155552671 RE    the last SMS to the number matches the regular expression RE
 //	! advance 61s            move the engine's clock
 //	! tick                   run the due timers
 //	! receipt +1415… delivered|undelivered   a final receipt for the last SMS to the number
 //	! close-store            close the store under the engine (every answer an error, never a 500)
+//	! webhook                wait for the next webhook; the JSON lines after it, up to a
+//	                         blank line, are its expected body; its Otpgate-Signature must check
 //
 // In a request, {{name}} is a value captured before, {{code}} the last
-// message's code and {{wrong}} a code that is not it. In an expected
+// message's code, {{wrong}} a code that is not it and {{hook}} the URL of
+// the harness's webhook receiver (tenants sign with WebhookSecret). In an expected
 // body, "{{name}}" captures a value the first time and must equal it
 // after, "{{*}}" matches any value, and {{name}} inside a longer text is
 // the captured value; every other value and every key must be as written
@@ -50,6 +60,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -83,6 +94,8 @@ type Harness struct {
 	Operations map[string]int
 	captures   map[string]any
 	code       string
+	hooks      chan hook
+	literals   []string
 	// Seen counts the answers by status and by the vendor code the test
 	// names (see Covered).
 	Seen map[string]int
@@ -105,7 +118,17 @@ type Options struct {
 	// Spec is the facade's OpenAPI document (YAML): every exchange must
 	// be a documented operation and answer as documented.
 	Spec []byte
+	// WebhookFormats of the engine (see engine.Config).
+	WebhookFormats map[string]engine.WebhookFormat
+	// APIKeys are the tenants' native API keys: key → tenant.
+	APIKeys map[string]string
+	// Literals are {{names}} of the vendor's own (SMS.CX's {{pin}}), left
+	// as written in requests and expected answers.
+	Literals []string
 }
+
+// WebhookSecret is every harness tenant's webhook secret.
+const WebhookSecret = "whsec-test"
 
 // New starts a harness; it stops with the test.
 func New(t *testing.T, o Options) *Harness {
@@ -127,7 +150,12 @@ func New(t *testing.T, o Options) *Harness {
 		t.Fatal(err)
 	}
 	tenants := map[string]*engine.Tenant{}
+	h.literals = o.Literals
+	h.hooks = make(chan hook, 64)
+	hookURL := h.receiveHooks(t)
+	h.captures["hook"] = hookURL
 	for _, tn := range o.Tenants {
+		tn.WebhookSecret = WebhookSecret
 		tn.Template = "plain"
 		tn.Templates = engine.Templates{"plain": {"en": "CODE {code} END"}}
 		tenants[tn.ID] = tn
@@ -143,7 +171,8 @@ func New(t *testing.T, o Options) *Harness {
 		ServerKey: bytes.Repeat([]byte{7}, 32), Store: st, Router: rt,
 		Senders: map[string]engine.Sender{"smsc": h.SMSC}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
 		Tenants: tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
-		Now: h.Now,
+		Now: h.Now, WebhookFormats: o.WebhookFormats,
+		Webhooks: engine.WebhookConfig{AllowLoopback: true, RetryMin: 50 * time.Millisecond, RetryMax: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +192,15 @@ func New(t *testing.T, o Options) *Harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.APIKeys != nil {
+		keys := map[string]string{}
+		for k, tn := range o.APIKeys {
+			keys[httpx.HashSecret(k)] = tn
+		}
+		if err := srv.SetAuth(keys, nil, o.Rates); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if o.Mount != nil {
 		o.Mount(srv)
 	}
@@ -181,8 +219,35 @@ func New(t *testing.T, o Options) *Harness {
 	return h
 }
 
+// hook is one webhook the receiver got.
+type hook struct {
+	body      []byte
+	signature string
+}
+
+// receiveHooks starts the webhook receiver on loopback; it answers 200
+// to every POST and passes it on to "! webhook".
+func (h *Harness) receiveHooks(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		select {
+		case h.hooks <- hook{body: b, signature: r.Header.Get(engine.SignatureHeader)}:
+		default:
+			t.Errorf("more than %d webhooks not waited for", cap(h.hooks))
+		}
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String() + "/hook"
+}
+
 // FakeSMSC records every SMS; it is the engine's only SMS connector. The
-// n-th message sent has the id "m<n>".
+// n-th message sent has the id "m<n>"; one longer than 160 bytes goes as
+// parts of 153 (m<n>, m<n>.2, …), as a GSM 03.38 text would.
 type FakeSMSC struct {
 	mu   sync.Mutex
 	msgs []engine.Outbound
@@ -198,7 +263,13 @@ func (f *FakeSMSC) Send(ctx context.Context, m engine.Outbound) ([]string, error
 		return nil, f.Refuse
 	}
 	f.msgs = append(f.msgs, m)
-	return []string{fmt.Sprintf("m%d", len(f.msgs))}, nil
+	ids := []string{fmt.Sprintf("m%d", len(f.msgs))}
+	if len(m.Text) > 160 {
+		for p := 2; p <= (len(m.Text)+152)/153; p++ {
+			ids = append(ids, fmt.Sprintf("m%d.%d", len(f.msgs), p))
+		}
+	}
+	return ids, nil
 }
 
 // id is the message id of the n-th (1-based) SMS to number.
@@ -309,6 +380,13 @@ func (h *Harness) Run(path string) {
 		switch {
 		case strings.TrimSpace(l) == "" || strings.HasPrefix(l, "#"):
 			i++
+		case strings.TrimSpace(l) == "! webhook":
+			at := fmt.Sprintf("%s:%d", path, i+1)
+			var want []string
+			for i++; i < len(lines) && strings.TrimSpace(lines[i]) != ""; i++ {
+				want = append(want, lines[i])
+			}
+			h.webhook(at, strings.Join(want, "\n"))
 		case strings.HasPrefix(l, "!"):
 			h.directive(fmt.Sprintf("%s:%d", path, i+1), strings.Fields(l[1:]))
 			i++
@@ -397,6 +475,7 @@ func (h *Harness) exchange(path string, lines []string, i int) int {
 		}
 	}
 	if w := strings.TrimSpace(strings.Join(want, "\n")); w != "" {
+		w = h.bare(w)
 		var wv, gv any
 		if err := json.Unmarshal([]byte(w), &wv); err != nil {
 			h.T.Fatalf("%s: the expected body is not JSON: %v", at, err)
@@ -449,12 +528,28 @@ func (h *Harness) Covered(keys ...string) {
 	}
 }
 
-var placeholder = regexp.MustCompile(`\{\{(\w+|\*)\}\}`)
+var (
+	placeholder = regexp.MustCompile(`\{\{(\w+|\*)\}\}`)
+	barePH      = regexp.MustCompile(`([:,\[]\s*)\{\{(\w+)\}\}`)
+)
+
+// bare expands the placeholders an expected body holds outside quotes
+// ("verificationId": {{vid}}): the captured value written as it is, so
+// "20" captured before matches the number 20 here.
+func (h *Harness) bare(body string) string {
+	return barePH.ReplaceAllStringFunc(body, func(m string) string {
+		sub := barePH.FindStringSubmatch(m)
+		return sub[1] + h.expand("{{"+sub[2]+"}}")
+	})
+}
 
 // expand replaces {{name}} by captured values.
 func (h *Harness) expand(s string) string {
 	return placeholder.ReplaceAllStringFunc(s, func(m string) string {
 		name := m[2 : len(m)-2]
+		if slices.Contains(h.literals, name) {
+			return m
+		}
 		switch name {
 		case "code":
 			return h.code
@@ -475,7 +570,7 @@ func (h *Harness) expand(s string) string {
 // match compares an expected JSON value with the answer's.
 func (h *Harness) match(want, got any, at string) string {
 	if s, ok := want.(string); ok {
-		if m := placeholder.FindStringSubmatch(s); m != nil && m[0] == s {
+		if m := placeholder.FindStringSubmatch(s); m != nil && m[0] == s && !slices.Contains(h.literals, m[1]) {
 			if m[1] == "*" {
 				return ""
 			}
@@ -536,6 +631,31 @@ func (h *Harness) match(want, got any, at string) string {
 	return ""
 }
 
+// webhook waits for the next webhook and matches its body with want; its
+// signature must check with the tenants' secret.
+func (h *Harness) webhook(at, want string) {
+	h.T.Helper()
+	var got hook
+	select {
+	case got = <-h.hooks:
+	case <-time.After(5 * time.Second):
+		h.T.Fatalf("%s: no webhook within 5s", at)
+	}
+	if err := engine.VerifySignature(WebhookSecret, got.signature, got.body, time.Now(), 72*time.Hour); err != nil {
+		h.T.Fatalf("%s: webhook signature: %v", at, err)
+	}
+	var wv, gv any
+	if err := json.Unmarshal([]byte(want), &wv); err != nil {
+		h.T.Fatalf("%s: the expected webhook is not JSON: %v", at, err)
+	}
+	if err := json.Unmarshal(got.body, &gv); err != nil {
+		h.T.Fatalf("%s: the webhook is not JSON: %v\n%s", at, err, got.body)
+	}
+	if why := h.match(wv, gv, "$"); why != "" {
+		h.T.Fatalf("%s: webhook differs: %s\n got %s", at, why, got.body)
+	}
+}
+
 func (h *Harness) directive(at string, f []string) {
 	h.T.Helper()
 	if len(f) == 0 {
@@ -563,6 +683,40 @@ func (h *Harness) directive(at string, f []string) {
 		time.Sleep(50 * time.Millisecond)
 		if got := len(h.SMSC.To(f[1])); got != n {
 			h.T.Fatalf("%s: %d SMS to %s, want %d", at, got, f[1], n)
+		}
+	case "state":
+		if len(f) != 4 {
+			h.T.Fatalf("%s: state TENANT NUMBER STATE", at)
+		}
+		var last string
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			v, err := h.Engine.FindPending(context.Background(), f[1], f[2], "")
+			if err != nil {
+				h.T.Fatalf("%s: %v", at, err)
+			}
+			if last = v.Messages[len(v.Messages)-1].State; last == f[3] {
+				return
+			}
+		}
+		h.T.Fatalf("%s: the last message to %s is %s, not %s, after 5s", at, f[2], last, f[3])
+	case "text":
+		if len(f) < 3 {
+			h.T.Fatalf("%s: text NUMBER REGEXP", at)
+		}
+		re, err := regexp.Compile(strings.Join(f[2:], " "))
+		if err != nil {
+			h.T.Fatalf("%s: %v", at, err)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for len(h.SMSC.To(f[1])) == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		msgs := h.SMSC.To(f[1])
+		if len(msgs) == 0 {
+			h.T.Fatalf("%s: no SMS to %s", at, f[1])
+		}
+		if got := msgs[len(msgs)-1].Text; !re.MatchString(got) {
+			h.T.Fatalf("%s: the SMS to %s is %q, which does not match %s", at, f[1], got, re)
 		}
 	case "advance":
 		d, err := time.ParseDuration(f[1])

@@ -65,3 +65,10 @@ func (s *StubEngine) Approve(ctx context.Context, tenant, id string) (*engine.Vi
 func (s *StubEngine) FindPending(ctx context.Context, tenant, number, country string) (*engine.View, error) {
 	return s.view(tenant), nil
 }
+
+// BySeq answers the pending verification, numbered seq.
+func (s *StubEngine) BySeq(ctx context.Context, tenant string, seq uint64) (*engine.View, error) {
+	v := s.view(tenant)
+	v.Seq = seq
+	return v, nil
+}

@@ -9,7 +9,11 @@ import (
 
 // Mux mounts a facade's routes on a router alone, for tests that call the
 // handlers directly (fuzzing): no server, no network.
-type Mux struct{ r *router.Router }
+type Mux struct {
+	r *router.Router
+	// Keys are the native API keys: key → tenant.
+	Keys map[string]string
+}
 
 // NewMux returns an empty Mux.
 func NewMux() *Mux {
@@ -25,6 +29,12 @@ func (m *Mux) Handle(method, path, endpoint string, h fasthttp.RequestHandler) {
 
 // Allow implements httpx.Mux: every request is allowed.
 func (m *Mux) Allow(string) (bool, time.Duration) { return true, 0 }
+
+// Tenant implements httpx.Mux.
+func (m *Mux) Tenant(key []byte) (string, bool) {
+	t, ok := m.Keys[string(key)]
+	return t, ok
+}
 
 // Do runs one request through the routes and returns the answer.
 func (m *Mux) Do(method, uri, contentType string, headers map[string]string, body []byte) *fasthttp.Response {
