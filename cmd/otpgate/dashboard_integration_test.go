@@ -163,13 +163,6 @@ store:
 	t.Logf("%d queries, %d metrics checked against /metrics in %s", len(queries), len(names), time.Since(start).Round(time.Millisecond))
 }
 
-func wrongCode(code string) string {
-	if code == "000000" {
-		return "111111"
-	}
-	return "000000"
-}
-
 // ---- the dashboard
 
 type grafanaDatasource struct {

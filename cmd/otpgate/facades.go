@@ -10,9 +10,13 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/otpgate/otpgate/api/compat/messagecentral"
+	"github.com/otpgate/otpgate/api/compat/nexcode"
+	"github.com/otpgate/otpgate/api/compat/smscx"
 	"github.com/otpgate/otpgate/api/compat/twilio"
 	"github.com/otpgate/otpgate/api/compat/vonage"
 	"github.com/otpgate/otpgate/api/httpx"
+	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/internal/config"
 )
 
@@ -21,33 +25,79 @@ import (
 // one with the credentials its config gives it for that vendor; in the
 // sandbox the demo tenant has a set for each (see writeBanner).
 
-// Sandbox credentials of the demo tenant for the facades.
+// Sandbox credentials of the demo tenant for the facades; their secrets
+// are the demo key (Message Central's key is its base64).
 const (
 	demoVonageAPIKey  = "demo"
 	demoTwilioAccount = "ACdemo"
 	demoTwilioService = "VAdemo"
 	demoVonageKeyFile = "vonage-demo.key" // in the data directory
+	demoSMSCXApp      = "demo"
+	demoMCCustomer    = "demo"
 )
 
+// facades are the vendor facades the gateway serves.
+type facades struct {
+	twilio  *twilio.Facade
+	vonage  *vonage.Facade
+	smscx   *smscx.Facade
+	mc      *messagecentral.Facade
+	nexcode *nexcode.Facade
+}
+
+// facadeCreds are every facade's credentials, built from a config.
+type facadeCreds struct {
+	twilio twilio.Credentials
+	vonage vonage.Credentials
+	smscx  smscx.Credentials
+	mc     messagecentral.Credentials
+}
+
+// webhookFormats are the webhook shapes of the facades whose vendors have
+// their own (engine.Config.WebhookFormats).
+var webhookFormats = map[string]engine.WebhookFormat{smscx.API: smscx.Webhook}
+
 // mountFacades builds the facades from cfg and mounts them on the server.
-func (g *gateway) mountFacades(cfg *config.Config) error {
-	tw, vo, err := g.facadeCredentials(cfg)
+// serverKey derives the key of the facades' access tokens.
+func (g *gateway) mountFacades(cfg *config.Config, serverKey []byte) error {
+	c, err := g.facadeCredentials(cfg)
 	if err != nil {
 		return err
 	}
-	g.twilio = twilio.New(g.eng, tw, g.log)
-	g.twilio.Mount(g.srv)
-	g.vonage = vonage.New(g.eng, vo, g.log, nil)
-	g.vonage.Mount(g.srv)
+	tokens := httpx.Tokens{Key: httpx.TokenKey(serverKey)}
+	g.facades = facades{
+		twilio:  twilio.New(g.eng, c.twilio, g.log),
+		vonage:  vonage.New(g.eng, c.vonage, g.log, nil),
+		smscx:   smscx.New(g.eng, c.smscx, tokens, g.log, nil),
+		mc:      messagecentral.New(g.eng, c.mc, tokens, g.log, nil),
+		nexcode: nexcode.New(g.eng, g.log),
+	}
+	g.facades.twilio.Mount(g.srv)
+	g.facades.vonage.Mount(g.srv)
+	g.facades.smscx.Mount(g.srv)
+	g.facades.mc.Mount(g.srv)
+	g.facades.nexcode.Mount(g.srv)
 	return nil
+}
+
+// setCredentials swaps every facade's credentials in (a reload).
+func (f facades) setCredentials(c facadeCreds) {
+	f.twilio.SetCredentials(c.twilio)
+	f.vonage.SetCredentials(c.vonage)
+	f.smscx.SetCredentials(c.smscx)
+	f.mc.SetCredentials(c.mc)
 }
 
 // facadeCredentials builds each facade's credential table from the
 // tenants of cfg (the config validated them), and the demo tenant's in the
 // sandbox.
-func (g *gateway) facadeCredentials(cfg *config.Config) (twilio.Credentials, vonage.Credentials, error) {
-	tw := twilio.Credentials{Accounts: map[string]*twilio.Account{}, Keys: map[string]twilio.Key{}}
-	vo := vonage.Credentials{Accounts: map[string]*vonage.Account{}}
+func (g *gateway) facadeCredentials(cfg *config.Config) (facadeCreds, error) {
+	c := facadeCreds{
+		twilio: twilio.Credentials{Accounts: map[string]*twilio.Account{}, Keys: map[string]twilio.Key{}},
+		vonage: vonage.Credentials{Accounts: map[string]*vonage.Account{}},
+		smscx:  smscx.Credentials{Apps: map[string]*smscx.App{}, Keys: map[[32]byte]string{}},
+		mc:     messagecentral.Credentials{Customers: map[string]*messagecentral.Customer{}},
+	}
 	hash := func(h string) [32]byte {
 		sum, _ := httpx.ParseHash(h) // validated with the config
 		return sum
@@ -58,35 +108,50 @@ func (g *gateway) facadeCredentials(cfg *config.Config) (twilio.Credentials, von
 			for j, app := range v.Applications {
 				k, err := app.Key()
 				if err != nil {
-					return tw, vo, cfg.Locate(fmt.Sprintf("tenants[%d].vonage.applications[%d]", i, j), err)
+					return c, cfg.Locate(fmt.Sprintf("tenants[%d].vonage.applications[%d]", i, j), err)
 				}
 				a.Apps[app.ID] = k
 			}
-			vo.Accounts[v.APIKey] = a
+			c.vonage.Accounts[v.APIKey] = a
 		}
 		if t.Twilio != nil {
 			a := &twilio.Account{Tenant: t.ID, SID: t.Twilio.AccountSID, Token: hash(t.Twilio.AuthTokenHash), Services: map[string]twilio.Service{}}
 			for _, s := range t.Twilio.Services {
 				a.Services[s.SID] = twilio.Service{SID: s.SID, FriendlyName: s.FriendlyName, CodeLength: s.CodeLength}
 			}
-			tw.Accounts[a.SID] = a
+			c.twilio.Accounts[a.SID] = a
 			for _, k := range t.Twilio.APIKeys {
-				tw.Keys[k.SID] = twilio.Key{Account: a.SID, Secret: hash(k.SecretHash)}
+				c.twilio.Keys[k.SID] = twilio.Key{Account: a.SID, Secret: hash(k.SecretHash)}
 			}
+		}
+		if sx := t.SMSCX; sx != nil {
+			for _, app := range sx.Applications {
+				c.smscx.Apps[app.ID] = &smscx.App{Tenant: t.ID, ID: app.ID, Secret: hash(app.SecretHash), TokenTTL: app.TokenTTL.D()}
+			}
+			for _, h := range sx.APIKeyHashes {
+				c.smscx.Keys[hash(h)] = t.ID
+			}
+		}
+		if mc := t.MessageCentral; mc != nil {
+			c.mc.Customers[mc.CustomerID] = &messagecentral.Customer{Tenant: t.ID, ID: mc.CustomerID, Key: hash(mc.KeyHash),
+				TokenTTL: mc.TokenTTL.D(), OTPTTL: mc.OTPTTL.D()}
 		}
 	}
 	if cfg.Sandbox {
 		demo := hash(httpx.HashSecret(g.demoKey))
-		tw.Accounts[demoTwilioAccount] = &twilio.Account{Tenant: "demo", SID: demoTwilioAccount, Token: demo,
+		c.twilio.Accounts[demoTwilioAccount] = &twilio.Account{Tenant: "demo", SID: demoTwilioAccount, Token: demo,
 			Services: map[string]twilio.Service{demoTwilioService: {SID: demoTwilioService, FriendlyName: "Demo"}}}
 		key, err := demoVonageKey(g.cfg.DataDir)
 		if err != nil {
-			return tw, vo, err
+			return c, err
 		}
-		vo.Accounts[demoVonageAPIKey] = &vonage.Account{Tenant: "demo", Key: demoVonageAPIKey, Secret: demo,
+		c.vonage.Accounts[demoVonageAPIKey] = &vonage.Account{Tenant: "demo", Key: demoVonageAPIKey, Secret: demo,
 			Apps: map[string]*rsa.PublicKey{g.sandbox.VonageApplicationID: &key.PublicKey}}
+		c.smscx.Apps[demoSMSCXApp] = &smscx.App{Tenant: "demo", ID: demoSMSCXApp, Secret: demo}
+		c.smscx.Keys[demo] = "demo"
+		c.mc.Customers[demoMCCustomer] = &messagecentral.Customer{Tenant: "demo", ID: demoMCCustomer, Key: demo}
 	}
-	return tw, vo, nil
+	return c, nil
 }
 
 // demoVonageKey returns the sandbox's Vonage application key, made once and

@@ -20,8 +20,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/api"
-	"github.com/otpgate/otpgate/api/compat/twilio"
-	"github.com/otpgate/otpgate/api/compat/vonage"
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/config"
@@ -59,8 +57,7 @@ type gateway struct {
 	reloadMu sync.Mutex
 	gauges   *metrics.Set
 	sandbox  sandboxState
-	twilio   *twilio.Facade
-	vonage   *vonage.Facade
+	facades  facades
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -377,6 +374,7 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 			NumberSends:  engine.Window{Max: cfg.Limits.NumberSends.Max, Per: cfg.Limits.NumberSends.Per.D()},
 			NumberChecks: engine.Window{Max: cfg.Limits.NumberChecks.Max, Per: cfg.Limits.NumberChecks.Per.D()},
 		},
+		WebhookFormats: webhookFormats,
 	})
 	if err != nil {
 		return nil, locateTenantError(cfg, err)
@@ -400,7 +398,7 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	if err != nil {
 		return nil, err
 	}
-	if err := g.mountFacades(cfg); err != nil {
+	if err := g.mountFacades(cfg, key); err != nil {
 		return nil, err
 	}
 	g.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
@@ -668,18 +666,22 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if err := g.eng.SetTenants(tenants); err != nil {
-		return res, locateTenantError(cfg, err)
-	}
-	tw, vo, err := g.facadeCredentials(cfg)
+	// everything that can fail is built before anything is swapped in, so
+	// a reload applies whole or not at all
+	creds, err := g.facadeCredentials(cfg)
 	if err != nil {
 		return res, err
+	}
+	if err := g.srv.CheckAuth(keys, adminKeys); err != nil {
+		return res, err
+	}
+	if err := g.eng.SetTenants(tenants); err != nil {
+		return res, locateTenantError(cfg, err)
 	}
 	if err := g.srv.SetAuth(keys, adminKeys, rates); err != nil {
 		return res, err
 	}
-	g.twilio.SetCredentials(tw)
-	g.vonage.SetCredentials(vo)
+	g.facades.setCredentials(creds)
 	g.router.p.Store(rt)
 	old := g.cfg
 	for _, c := range []struct {

@@ -247,3 +247,11 @@ func doRaw(t *testing.T, base, method, path, body, authz string) (int, map[strin
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, resp.Header, b
 }
+
+// wrongCode is a code of the same length that is not code.
+func wrongCode(code string) string {
+	if strings.HasPrefix(code, "9") {
+		return strings.Repeat("1", len(code))
+	}
+	return strings.Repeat("9", len(code))
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
@@ -136,6 +137,10 @@ Vendor APIs (point the client at the base URL; nothing else changes):
   Vonage Verify   %s/compat/vonage   api_key %s, api_secret = the demo key
                   v2 JWT: application_id %s, private key %s
   Twilio Verify   %s/compat/twilio   Account SID %s, auth token = the demo key, Service SID %s
+  SMS.CX          %s/compat/smscx    client id %s, secret = the demo key; or X-API-KEY = the demo key
+  Message Central %s/compat/messagecentral   customerId %s, key = %s
+  NexCode         %s/compat/nexcode  Authorization: Bearer = the demo key
+  OpenAPI         %s/openapi.json, and /compat/<vendor>/openapi.json
 
 Try: curl -s -X POST %s/v1/verifications -H "Authorization: Bearer %s" -d '{"number":"+14155552671"}'
 
@@ -143,5 +148,6 @@ Try: curl -s -X POST %s/v1/verifications -H "Authorization: Bearer %s" -d '{"num
 		g.demoKey, g.sandbox.WebhookSecret, g.sandbox.AdminKey, base, base,
 		base, demoVonageAPIKey, g.sandbox.VonageApplicationID, filepath.Join(g.cfg.DataDir, demoVonageKeyFile),
 		base, demoTwilioAccount, demoTwilioService,
+		base, demoSMSCXApp, base, demoMCCustomer, base64.StdEncoding.EncodeToString([]byte(g.demoKey)), base, base,
 		base, g.demoKey)
 }

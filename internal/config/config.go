@@ -348,6 +348,51 @@ type TenantConf struct {
 	// Twilio: the tenant's credentials for the Twilio Verify facade
 	// (/compat/twilio). Default none.
 	Twilio *TwilioConf `yaml:"twilio"`
+	// SMSCX: the tenant's credentials for the SMS.CX facade
+	// (/compat/smscx). Default none.
+	SMSCX *SMSCXConf `yaml:"smscx"`
+	// MessageCentral: the tenant's customer for the Message Central
+	// VerifyNow facade (/compat/messagecentral). Default none. (The
+	// NexCode facade takes the tenant's api_keys and needs nothing here.)
+	MessageCentral *MessageCentralConf `yaml:"messagecentral"`
+}
+
+// SMSCXConf is a tenant's SMS.CX account, as its clients present it: OAuth2
+// applications, X-API-KEY keys, or both.
+type SMSCXConf struct {
+	// Applications get access tokens (POST /oauth/token) with their
+	// client id and secret.
+	Applications []SMSCXAppConf `yaml:"applications"`
+	// APIKeyHashes: the hashes ("sha256:…", `otpgate key hash KEY`) of the
+	// keys clients send as X-API-KEY.
+	APIKeyHashes []string `yaml:"api_key_hashes"`
+}
+
+// SMSCXAppConf is one SMS.CX OAuth2 application.
+type SMSCXAppConf struct {
+	ID         string `yaml:"id"`          // the client id; unique among tenants; required
+	SecretHash string `yaml:"secret_hash"` // "sha256:…" of the client secret; required
+	// TokenTTL: how long its access tokens live; 1m..8760h, default 24h.
+	// SMS.CX also offers tokens that never expire; a leaked one would be
+	// good forever, so a year is the most here.
+	TokenTTL Duration `yaml:"token_ttl"`
+}
+
+// MessageCentralConf is a tenant's Message Central customer, as its
+// clients present it.
+type MessageCentralConf struct {
+	// CustomerID: the customerId clients send; unique among tenants;
+	// required.
+	CustomerID string `yaml:"customer_id"`
+	// KeyHash: the hash ("sha256:…") of the password whose base64 clients
+	// send as key (`otpgate key hash PASSWORD`).
+	KeyHash string `yaml:"key_hash"`
+	// TokenTTL: how long an authToken lives; 1m..8760h, default 168h (7
+	// days, as Message Central's).
+	TokenTTL Duration `yaml:"token_ttl"`
+	// OTPTTL: how long a code is valid (the answer's timeout); 30s..24h,
+	// default 60s (Message Central's example).
+	OTPTTL Duration `yaml:"otp_ttl"`
 }
 
 // VonageConf is a tenant's Vonage account, as its clients present it.

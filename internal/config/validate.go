@@ -493,6 +493,63 @@ func (c *Config) validateVendors() error {
 				}
 			}
 		}
+		if sx := t.SMSCX; sx != nil {
+			if len(sx.Applications) == 0 && len(sx.APIKeyHashes) == 0 {
+				return errf(at+".smscx", "neither applications nor api_key_hashes: no client could reach it")
+			}
+			for j, app := range sx.Applications {
+				p := fmt.Sprintf("%s.smscx.applications[%d]", at, j)
+				switch {
+				case app.ID == "":
+					return errf(p+".id", "required (the OAuth2 client id)")
+				case len(app.ID) > 128:
+					return errf(p+".id", "longer than 128 characters")
+				case c.Sandbox && app.ID == "demo":
+					return errf(p+".id", `"demo" is the sandbox tenant's`)
+				}
+				if err := unique(p+".id", "smscx application", app.ID); err != nil {
+					return err
+				}
+				if err := hash(p+".secret_hash", app.SecretHash); err != nil {
+					return err
+				}
+				if d := app.TokenTTL.D(); d != 0 && (d < time.Minute || d > 8760*time.Hour) {
+					return errf(p+".token_ttl", "%s is outside 1m..8760h", d)
+				}
+			}
+			for j, h := range sx.APIKeyHashes {
+				p := fmt.Sprintf("%s.smscx.api_key_hashes[%d]", at, j)
+				if err := hash(p, h); err != nil {
+					return err
+				}
+				if err := unique(p, "smscx api key", strings.ToLower(h)); err != nil {
+					return err
+				}
+			}
+		}
+		if mc := t.MessageCentral; mc != nil {
+			p := at + ".messagecentral"
+			switch {
+			case mc.CustomerID == "":
+				return errf(p+".customer_id", "required")
+			case len(mc.CustomerID) > 128:
+				return errf(p+".customer_id", "longer than 128 characters")
+			case c.Sandbox && mc.CustomerID == "demo":
+				return errf(p+".customer_id", `"demo" is the sandbox tenant's`)
+			}
+			if err := unique(p+".customer_id", "messagecentral customer", mc.CustomerID); err != nil {
+				return err
+			}
+			if err := hash(p+".key_hash", mc.KeyHash); err != nil {
+				return err
+			}
+			if d := mc.TokenTTL.D(); d != 0 && (d < time.Minute || d > 8760*time.Hour) {
+				return errf(p+".token_ttl", "%s is outside 1m..8760h", d)
+			}
+			if d := mc.OTPTTL.D(); d != 0 && (d < 30*time.Second || d > 24*time.Hour) {
+				return errf(p+".otp_ttl", "%s is outside 30s..24h", d)
+			}
+		}
 	}
 	return nil
 }
