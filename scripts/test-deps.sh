@@ -8,7 +8,9 @@
 # - node-smpp (the npm package "smpp", pinned in smpp/smsc/testdata/node/) for
 #   the SMPP interoperability tests in smpp/smsc/interop_integration_test.go;
 # - the vendors' official SDKs (pinned in api/compat/testdata/sdk/) that
-#   cmd/otpgate/sdk_integration_test.go drives against the facades.
+#   cmd/otpgate/sdk_integration_test.go drives against the facades;
+# - the OpenAPI linter @redocly/cli (pinned in api/testdata/lint/) that
+#   cmd/otpgate/openapi_integration_test.go runs on every OpenAPI document.
 #
 #   scripts/test-deps.sh
 #
@@ -115,6 +117,8 @@ npm_install "$root/smpp/smsc/testdata/node" "node-smpp 0.5.1" "require('smpp').c
 if node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a==20&&b>=19)?0:1)'; then
 	npm_install "$root/api/compat/testdata/sdk" "the vendor SDKs (@vonage/server-sdk 3.27.0, @vonage/verify 1.20.0, @vonage/verify2 1.19.0, twilio 6.3.1)" \
 		"require('@vonage/server-sdk'); require('twilio')"
+	npm_install "$root/api/testdata/lint" "the OpenAPI linter (@redocly/cli 2.77.0)" \
+		"require.resolve('@redocly/cli/bin/cli.js')"
 else
-	say "WARNING: node $(node -v) is older than 20.19, which the vendor SDKs need; the SDK tests will skip"
+	say "WARNING: node $(node -v) is older than 20.19, which the vendor SDKs and the OpenAPI linter need; their tests will skip"
 fi

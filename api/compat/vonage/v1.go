@@ -177,7 +177,7 @@ func (f *Facade) psd2(ctx *fasthttp.RequestCtx, c v1Call) {
 		return
 	}
 	eur, err := strconv.ParseFloat(amount, 64)
-	if err != nil || eur <= 0 || eur > 1e9 {
+	if err != nil || !(eur > 0 && eur <= 1e9) { // NaN fails both
 		invalid(ctx, "amount", "not a positive amount in euros")
 		return
 	}
