@@ -233,8 +233,17 @@ func (s *Server) Shutdown(ctx context.Context) error { return s.srv.ShutdownWith
 // Handle mounts a route of a facade (httpx.Mux): h is wrapped like the
 // native routes (metrics by endpoint, Connection: close while draining).
 // Call it before Serve.
+//
+// A body over MaxBodyBytes is refused (413) before h runs, as the native
+// routes refuse it: no facade reads more than an operator allowed.
 func (s *Server) Handle(method, path, endpoint string, h fasthttp.RequestHandler) {
-	s.router.Handle(method, path, s.wrap(endpoint, h))
+	s.router.Handle(method, path, s.wrap(endpoint, func(ctx *fasthttp.RequestCtx) {
+		if n := len(ctx.PostBody()); n > s.cfg.MaxBodyBytes {
+			writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body is %d bytes, the limit is %d (http.max_body_bytes)", n, s.cfg.MaxBodyBytes))
+			return
+		}
+		h(ctx)
+	}))
 }
 
 // Routes lists the server's routes, method → paths (the native API's and

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/engine"
+	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttputil"
 )
 
@@ -139,5 +140,33 @@ func TestKeyHash(t *testing.T) {
 	}
 	if _, err := New(Config{Engine: &fakeEngine{}, Keys: map[string]string{"nope": "t"}}); err == nil {
 		t.Fatal("bad key hash accepted")
+	}
+}
+
+// TestFacadeRoutesBoundBodies: a route a facade mounts refuses a body
+// over MaxBodyBytes before its handler reads it, and its Tenant finds the
+// tenant of a native key (NexCode's Bearer).
+func TestFacadeRoutesBoundBodies(t *testing.T) {
+	s, err := New(Config{Engine: &fakeEngine{}, Keys: map[string]string{HashKey("k1"): "t1"}, MaxBodyBytes: 100, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran int
+	s.Handle("POST", "/compat/x/echo", "x_echo", func(ctx *fasthttp.RequestCtx) { ran++; ctx.SetStatusCode(204) })
+	ln := fasthttputil.NewInmemoryListener()
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Shutdown(context.Background()); ln.Close() })
+	cl := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) { return ln.Dial() }}, Timeout: 5 * time.Second}
+	if st, _ := call(t, cl, "POST", "/compat/x/echo", "", strings.Repeat("x", 100)); st != 204 || ran != 1 {
+		t.Fatalf("a body of the limit: %d, handler ran %d times", st, ran)
+	}
+	if st, p := call(t, cl, "POST", "/compat/x/echo", "", strings.Repeat("x", 101)); st != 413 || p.Code != "body_too_large" || ran != 1 {
+		t.Fatalf("a body over the limit: %d %+v, handler ran %d times", st, p, ran)
+	}
+	if tn, ok := s.Tenant([]byte("k1")); !ok || tn != "t1" {
+		t.Fatalf("Tenant(k1) = %q %v", tn, ok)
+	}
+	if _, ok := s.Tenant([]byte("k2")); ok {
+		t.Fatal("an unknown key has a tenant")
 	}
 }

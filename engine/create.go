@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/ids"
@@ -307,6 +308,14 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 	if len(brand) > 32 {
 		return p, fieldErr("brand", "longer than 32 bytes")
 	}
+	// a brand goes into the text: no control characters (a NUL cuts a
+	// text short at some SMSCs) and no invisible formatting ones (a
+	// right-to-left override makes a text read as another brand's)
+	for _, r := range brand {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return p, fieldErr("brand", "holds the control or formatting character U+%04X", r)
+		}
+	}
 	p.sender = cmp.Or(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
 	if err := checkSenderID(p.sender); err != nil {
 		return p, fieldErr("sender_id", "%v", err)
@@ -471,7 +480,7 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 				return nil, cerr
 			}
 		case PolicyResend:
-			c, rerr := e.resend(pe.ID, p.workflow[0], rec.CreatedAt, p.api, p.scope)
+			c, rerr := e.resend(pe.ID, p.workflow[0], rec.CreatedAt, p.api, p.scope, p.code)
 			if errors.Is(rerr, ErrNotPending) || errors.Is(rerr, store.ErrNotFound) {
 				continue // it ended meanwhile: insert the new one
 			}
@@ -527,7 +536,11 @@ func checkText(text string) error {
 // limit in the same commit. One of another API or scope (a verification
 // of the native API, of another Twilio service) is not resent: that is a
 // *ConcurrentError.
-func (e *Engine) resend(id, channel string, now time.Time, api, scope string) (*Created, error) {
+//
+// A resend sends the pending code: a request that chose another code
+// (code, non-empty) is refused (invalid_field "code"), never answered as
+// if its code had gone out.
+func (e *Engine) resend(id, channel string, now time.Time, api, scope, code string) (*Created, error) {
 	w := e.cfg.Limits.NumberSends
 	limit := func(r *store.Record) *store.Limit {
 		if w.Max < 0 || r.Status != StatusPending {
@@ -541,6 +554,9 @@ func (e *Engine) resend(id, channel string, now time.Time, api, scope string) (*
 		}
 		if r.API != api || r.Scope != scope {
 			return &ConcurrentError{ID: r.ID}
+		}
+		if code != "" && !e.sec.matches(r.ID, code, r.CodeHash) {
+			return fieldErr("code", "the number has a pending verification with another code; a resend sends that code (cancel it to choose a new one)")
 		}
 		if n := len(r.Messages); n > 0 && r.Messages[n-1].State == MsgQueued {
 			return store.ErrNoChange // the last one has not gone yet: it is the resend

@@ -123,15 +123,45 @@ func (e *Engine) Approve(ctx context.Context, tenant, id string) (*View, error) 
 	return e.finish(id, StatusVerified, "approved by the tenant without a code")
 }
 
-// FindPending returns tenant's pending verification of number (E.164, or
-// national with country), or ErrNotFound.
-func (e *Engine) FindPending(ctx context.Context, tenant, number, country string) (*View, error) {
+// FindLatest returns tenant's pending verification of number (E.164, or
+// national with country), else the one that ended last (while it is
+// kept), else ErrNotFound: an API that checks by number tells a number
+// whose verification failed from one that has none.
+func (e *Engine) FindLatest(ctx context.Context, tenant, number, country string) (*View, error) {
+	v, err := e.FindPending(ctx, tenant, number, country)
+	if !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	num, err := e.parseNumber(number, country)
+	if err != nil {
+		return nil, err
+	}
+	id, ok, err := e.st.LastID(tenant, num.E164)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return e.Get(ctx, tenant, id)
+}
+
+func (e *Engine) parseNumber(number, country string) (phone.Number, error) {
 	num, err := e.phone.Parse(number, country)
 	if err != nil {
 		var pe *phone.Error
 		if errors.As(err, &pe) {
-			return nil, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
+			return num, &FieldError{Field: pe.Field, Code: "invalid_number", Detail: err.Error()}
 		}
+	}
+	return num, err
+}
+
+// FindPending returns tenant's pending verification of number (E.164, or
+// national with country), or ErrNotFound.
+func (e *Engine) FindPending(ctx context.Context, tenant, number, country string) (*View, error) {
+	num, err := e.parseNumber(number, country)
+	if err != nil {
 		return nil, err
 	}
 	id, ok, err := e.st.PendingID(tenant, num.E164)

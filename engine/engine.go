@@ -116,6 +116,7 @@ type Store interface {
 	Purge(id string) error
 	PurgeDead(before time.Time) error
 	PendingID(tenant, number string) (string, bool, error)
+	LastID(tenant, number string) (string, bool, error)
 	NextSeq(name string) (uint64, error)
 	MarkHanded(id string, mi int, at time.Time) error
 	Handed(id string) (store.Mark, bool, error)

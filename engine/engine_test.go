@@ -249,6 +249,12 @@ func (h *harness) step(at string, fields []string, want string) {
 				req.Template = strings.ReplaceAll(v, "_", " ")
 			case "sender_id":
 				req.SenderID = v
+			case "brand": // Go escapes allowed: \u202e
+				b, err := strconv.Unquote(`"` + v + `"`)
+				if err != nil {
+					t.Fatalf("%s: brand: %v", at, err)
+				}
+				req.Brand = b
 			case "locale":
 				req.Locale = v
 			case "next_event_wait":

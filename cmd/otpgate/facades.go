@@ -66,7 +66,7 @@ func (g *gateway) mountFacades(cfg *config.Config, serverKey []byte) error {
 	}
 	tokens := httpx.Tokens{Key: httpx.TokenKey(serverKey)}
 	g.facades = facades{
-		twilio:  twilio.New(g.eng, c.twilio, g.log),
+		twilio:  twilio.New(g.eng, c.twilio, g.log, nil),
 		vonage:  vonage.New(g.eng, c.vonage, g.log, nil),
 		smscx:   smscx.New(g.eng, c.smscx, tokens, g.log, nil),
 		mc:      messagecentral.New(g.eng, c.mc, tokens, g.log, nil),

@@ -9,6 +9,7 @@ import (
 //
 //	v/<id>                                → record (version byte + JSON)
 //	p/<tenant>\x00<number>                → id   (pending index: at most one pending per pair)
+//	l/<tenant>\x00<number>                → id   (the pair's verification that ended last)
 //	m/<connector>\x00<message id>         → id   (connector message id → verification, for receipts)
 //	d/<8-byte BE unix nanos><id>\x00<kind> → nil  (deadline index, walked from the front)
 //	o/<id>\x00<4-byte BE seq>             → webhook (outbox, see outbox.go)
@@ -19,6 +20,7 @@ import (
 const (
 	pfxRecord   = "v/"
 	pfxPending  = "p/"
+	pfxLast     = "l/"
 	pfxMessage  = "m/"
 	pfxDeadline = "d/"
 	pfxOutbox   = "o/"
@@ -32,6 +34,14 @@ func recordKey(id string) []byte { return append([]byte(pfxRecord), id...) }
 func pendingKey(tenant, number string) []byte {
 	k := make([]byte, 0, len(pfxPending)+len(tenant)+1+len(number))
 	k = append(k, pfxPending...)
+	k = append(k, tenant...)
+	k = append(k, 0)
+	return append(k, number...)
+}
+
+func lastKey(tenant, number string) []byte {
+	k := make([]byte, 0, len(pfxLast)+len(tenant)+1+len(number))
+	k = append(k, pfxLast...)
 	k = append(k, tenant...)
 	k = append(k, 0)
 	return append(k, number...)

@@ -200,6 +200,9 @@ func (s *Store) Purge(id string) error {
 			_ = b.Delete(pendingKey(r.Tenant, r.Number), nil)
 		}
 	}
+	if v, ok, _ := s.get(lastKey(r.Tenant, r.Number)); ok && bytes.Equal(v, []byte(id)) {
+		_ = b.Delete(lastKey(r.Tenant, r.Number), nil)
+	}
 	// Every connector id the record ever had: its messages' and, for ids a
 	// message had before a failover replaced them (a failed call's), its
 	// events'.

@@ -435,6 +435,7 @@ func writeRecord(b *pebble.Batch, old, rec *Record) error {
 		_ = b.Set(pendingKey(rec.Tenant, rec.Number), []byte(rec.ID), nil)
 	case !rec.Pending() && wasPending:
 		_ = b.Delete(pendingKey(old.Tenant, old.Number), nil)
+		_ = b.Set(lastKey(rec.Tenant, rec.Number), []byte(rec.ID), nil)
 	}
 	// message index: add new ids (ids are never removed while the record lives)
 	for _, m := range rec.Messages {
@@ -635,6 +636,17 @@ func (s *Store) PendingID(tenant, number string) (string, bool, error) {
 	}
 	defer s.leave()
 	v, ok, err := s.get(pendingKey(tenant, number))
+	return string(v), ok, err
+}
+
+// LastID returns the id of (tenant, number)'s verification that ended
+// last, while its record lives.
+func (s *Store) LastID(tenant, number string) (string, bool, error) {
+	if err := s.enter(); err != nil {
+		return "", false, err
+	}
+	defer s.leave()
+	v, ok, err := s.get(lastKey(tenant, number))
 	return string(v), ok, err
 }
 

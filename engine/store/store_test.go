@@ -53,6 +53,52 @@ func TestInsertPendingUnique(t *testing.T) {
 	}
 }
 
+// TestLastIndex: the pair's verification that ended last is indexed
+// until its record is purged; a later one to end takes its place.
+func TestLastIndex(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	now := time.Now()
+	end := func(id string) {
+		t.Helper()
+		if _, err := s.Update(id, func(r *Record) error { r.Status = "failed"; r.Deadlines = nil; return nil }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Insert(rec("a", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := s.LastID("t", "+391"); ok {
+		t.Fatal("a pending verification is indexed as ended")
+	}
+	end("a")
+	if id, _, _ := s.LastID("t", "+391"); id != "a" {
+		t.Fatalf("last = %q, want a", id)
+	}
+	if err := s.Insert(rec("b", "+391", now)); err != nil {
+		t.Fatal(err)
+	}
+	end("b")
+	if id, _, _ := s.LastID("t", "+391"); id != "b" {
+		t.Fatalf("last = %q, want b", id)
+	}
+	if err := s.Purge("a"); err != nil { // an older one's purge leaves it
+		t.Fatal(err)
+	}
+	if id, _, _ := s.LastID("t", "+391"); id != "b" {
+		t.Fatalf("after purging a, last = %q, want b", id)
+	}
+	if err := s.Purge("b"); err != nil {
+		t.Fatal(err)
+	}
+	if id, ok, _ := s.LastID("t", "+391"); ok {
+		t.Fatalf("a purged record is still indexed: %s", id)
+	}
+	if _, ok, _ := s.LastID("other", "+391"); ok {
+		t.Fatal("another tenant's pair is indexed")
+	}
+}
+
 func TestDeadlineIndexFollowsRecord(t *testing.T) {
 	s := openT(t, t.TempDir())
 	defer s.Close()

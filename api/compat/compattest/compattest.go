@@ -27,6 +27,7 @@
 //	! sms +14155552671 [N]   wait for the N-th (first) SMS to the number; its code is {{code}}
 //	! call +14155552671      wait for a call to the number; its code is {{code}}
 //	! sent +14155552671 N    exactly N SMS went to the number
+//	! calls +14155552671 N   exactly N calls went to the number
 //	! state acme +1415… submitted  wait until the last message of tenant's pending verification
 //	                         of the number is in that state
 //	! text +14155552671 RE    the last SMS to the number matches the regular expression RE
@@ -37,7 +38,8 @@
 //	! webhook                wait for the next webhook; the JSON lines after it, up to a
 //	                         blank line, are its expected body; its Otpgate-Signature must check
 //
-// In a request, {{name}} is a value captured before, {{code}} the last
+// In a request, {{name}} is a value captured before ({{uuid:name}} and
+// {{hex:name}} the same id in another facade's form), {{code}} the last
 // message's code, {{wrong}} a code that is not it and {{hook}} the URL of
 // the harness's webhook receiver (tenants sign with WebhookSecret). In an expected
 // body, "{{name}}" captures a value the first time and must equal it
@@ -73,6 +75,7 @@ import (
 	"github.com/otpgate/otpgate/engine"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/apispec"
+	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/router"
 )
 
@@ -529,7 +532,7 @@ func (h *Harness) Covered(keys ...string) {
 }
 
 var (
-	placeholder = regexp.MustCompile(`\{\{(\w+|\*)\}\}`)
+	placeholder = regexp.MustCompile(`\{\{(\w+|\*|(?:uuid|hex):\w+)\}\}`)
 	barePH      = regexp.MustCompile(`([:,\[]\s*)\{\{(\w+)\}\}`)
 )
 
@@ -559,12 +562,39 @@ func (h *Harness) expand(s string) string {
 			}
 			return strings.Repeat("9", max(len(h.code), 4))
 		}
+		form, name, _ := strings.Cut(name, ":")
+		if name == "" {
+			form, name = "", form
+		}
 		v, ok := h.captures[name]
 		if !ok {
 			h.T.Fatalf("{{%s}} was not captured before it is used", name)
 		}
-		return fmt.Sprint(v)
+		if form == "" {
+			return fmt.Sprint(v)
+		}
+		id, ok := anyID(fmt.Sprint(v))
+		if !ok {
+			h.T.Fatalf("{{%s:%s}}: %v is not an id in any vendor's form", form, name, v)
+		}
+		if form == "uuid" {
+			return ids.UUID(id)
+		}
+		return ids.Hex(id)
 	})
+}
+
+// anyID reads an id in any facade's form: Otpgate's own, 32 hex digits
+// (Vonage v1), a UUID (Vonage v2, SMS.CX), VE… (Twilio), req_… (NexCode).
+func anyID(s string) (string, bool) {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "VE"), "req_")
+	if ids.Valid(s) {
+		return s, true
+	}
+	if id, ok := ids.FromHex(s); ok {
+		return id, true
+	}
+	return ids.FromUUID(s)
 }
 
 // match compares an expected JSON value with the answer's.
@@ -678,11 +708,20 @@ func (h *Harness) directive(at string, f []string) {
 			h.T.Fatalf("%s: no call to %s", at, f[1])
 		}
 		h.code = calls[len(calls)-1].Code
-	case "sent":
+	case "sent", "calls":
 		n, _ := strconv.Atoi(f[2])
+		count := func() int { return len(h.SMSC.To(f[1])) }
+		if f[0] == "calls" {
+			count = func() int { return len(h.Voice.To(f[1])) }
+		}
+		// wait for the count (a send runs after its commit), then make
+		// sure no more follow
+		for deadline := time.Now().Add(2 * time.Second); count() < n && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
 		time.Sleep(50 * time.Millisecond)
-		if got := len(h.SMSC.To(f[1])); got != n {
-			h.T.Fatalf("%s: %d SMS to %s, want %d", at, got, f[1], n)
+		if got := count(); got != n {
+			h.T.Fatalf("%s: %d %s to %s, want %d", at, got, map[string]string{"sent": "SMS", "calls": "calls"}[f[0]], f[1], n)
 		}
 	case "state":
 		if len(f) != 4 {

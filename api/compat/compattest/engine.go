@@ -61,6 +61,11 @@ func (s *StubEngine) Approve(ctx context.Context, tenant, id string) (*engine.Vi
 	return v, nil
 }
 
+// FindLatest answers the pending verification.
+func (s *StubEngine) FindLatest(ctx context.Context, tenant, number, country string) (*engine.View, error) {
+	return s.view(tenant), nil
+}
+
 // FindPending answers the pending verification.
 func (s *StubEngine) FindPending(ctx context.Context, tenant, number, country string) (*engine.View, error) {
 	return s.view(tenant), nil

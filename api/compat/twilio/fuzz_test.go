@@ -20,7 +20,7 @@ func FuzzForms(f *testing.F) {
 		f.Add(seed)
 	}
 	m := compattest.NewMux()
-	fac := New(&compattest.StubEngine{API: API, Scope: "VAtest"}, credentials(), slog.New(slog.DiscardHandler))
+	fac := New(&compattest.StubEngine{API: API, Scope: "VAtest"}, credentials(), slog.New(slog.DiscardHandler), nil)
 	fac.Mount(m)
 	auth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("ACtest:token"))}
 	paths := []string{

@@ -46,7 +46,7 @@ type Engine interface {
 	Get(ctx context.Context, tenant, id string) (*engine.View, error)
 	Cancel(ctx context.Context, tenant, id string) (*engine.View, error)
 	Approve(ctx context.Context, tenant, id string) (*engine.View, error)
-	FindPending(ctx context.Context, tenant, number, country string) (*engine.View, error)
+	FindLatest(ctx context.Context, tenant, number, country string) (*engine.View, error)
 }
 
 // Account is a tenant's Twilio account.
@@ -82,14 +82,19 @@ type Facade struct {
 	mux   httpx.Mux
 	creds atomic.Pointer[Credentials]
 	log   *slog.Logger
+	now   func() time.Time // the engine's clock
 }
 
-// New returns the facade; Mount puts it on a server.
-func New(eng Engine, creds Credentials, log *slog.Logger) *Facade {
+// New returns the facade; Mount puts it on a server. now is the clock the
+// engine stamps verifications with (nil: time.Now).
+func New(eng Engine, creds Credentials, log *slog.Logger, now func() time.Time) *Facade {
 	if log == nil {
 		log = slog.Default()
 	}
-	f := &Facade{eng: eng, log: log}
+	if now == nil {
+		now = time.Now
+	}
+	f := &Facade{eng: eng, log: log, now: now}
 	f.SetCredentials(creds)
 	return f
 }
@@ -238,6 +243,18 @@ func twilioChannel(ch string) string {
 	return ch
 }
 
+// lastChannel is the channel the verification last sent on (a resend on
+// call after an SMS says call), else its current step's.
+func lastChannel(v *engine.View) string {
+	if n := len(v.Messages); n > 0 {
+		return twilioChannel(v.Messages[n-1].Channel)
+	}
+	if len(v.Workflow) > 0 {
+		return twilioChannel(v.Workflow[min(v.Step, len(v.Workflow)-1)])
+	}
+	return ""
+}
+
 // status is the Twilio status of a verification.
 func status(v *engine.View) string {
 	switch v.Status {
@@ -259,9 +276,7 @@ func (f *Facade) render(ctx *fasthttp.RequestCtx, c call, v *engine.View) verifi
 		SendCodeAttempts: []sendAttempt{},
 		DateCreated:      httpx.Time(v.CreatedAt), DateUpdated: httpx.Time(v.UpdatedAt),
 	}
-	if len(v.Workflow) > 0 {
-		out.Channel = twilioChannel(v.Workflow[min(v.Step, len(v.Workflow)-1)])
-	}
+	out.Channel = lastChannel(v)
 	b, _ := ids.Bytes(v.ID)
 	for i, m := range v.Messages {
 		b[15] ^= byte(i + 1) // one attempt SID a message, from the id
@@ -279,10 +294,8 @@ func (f *Facade) render(ctx *fasthttp.RequestCtx, c call, v *engine.View) verifi
 
 func (f *Facade) renderCheck(c call, v *engine.View, st string, valid bool) verificationCheck {
 	out := verificationCheck{SID: SID(v.ID), ServiceSID: c.service.SID, AccountSID: c.acct.SID, To: v.Number,
-		Status: st, Valid: valid, DateCreated: httpx.Time(v.CreatedAt), DateUpdated: httpx.Time(v.UpdatedAt)}
-	if len(v.Workflow) > 0 {
-		out.Channel = twilioChannel(v.Workflow[min(v.Step, len(v.Workflow)-1)])
-	}
+		Status: st, Valid: valid, DateCreated: httpx.Time(v.CreatedAt), DateUpdated: httpx.Time(v.UpdatedAt),
+		Channel: lastChannel(v)}
 	return out
 }
 
@@ -387,9 +400,9 @@ func (f *Facade) update(ctx *fasthttp.RequestCtx, c call) {
 }
 
 // check: POST …/VerificationCheck with Code and To or VerificationSid. A
-// wrong code is 200 pending, valid false (the last one allowed answers
-// max_attempts_reached); a check of one whose attempts are used up is 429
-// 60202; of an ended or unknown one, 404 20404.
+// wrong code is 200 pending, valid false, the fifth too; a check of one
+// whose attempts are used up is 429 60202 for its ten minutes, by sid or
+// by To; of an ended or unknown one, 404 20404.
 func (f *Facade) check(ctx *fasthttp.RequestCtx, c call) {
 	args := ctx.PostArgs()
 	code := strings.TrimSpace(string(args.Peek("Code")))
@@ -407,7 +420,9 @@ func (f *Facade) check(ctx *fasthttp.RequestCtx, c call) {
 	case sid != "":
 		v, err = f.find(ctx, c, sid)
 	case to != "":
-		if v, err = f.eng.FindPending(ctx, c.acct.Tenant, plusNumber(to), ""); err == nil && (v.API != API || v.Scope != c.service.SID) {
+		// the number's pending verification, else the one that ended last:
+		// one whose attempts are used up answers 60202, as at Twilio
+		if v, err = f.eng.FindLatest(ctx, c.acct.Tenant, plusNumber(to), ""); err == nil && (v.API != API || v.Scope != c.service.SID) {
 			err = engine.ErrNotFound
 		}
 	default:
@@ -418,7 +433,7 @@ func (f *Facade) check(ctx *fasthttp.RequestCtx, c call) {
 		f.engineError(ctx, err)
 		return
 	}
-	if v.Status == engine.StatusFailed && v.Attempts >= v.MaxAttempts {
+	if f.attemptsUsed(v) {
 		fail(ctx, 429, 60202, "Max check attempts reached")
 		return
 	}
@@ -436,13 +451,21 @@ func (f *Facade) check(ctx *fasthttp.RequestCtx, c call) {
 	case res.Verified:
 		httpx.WriteJSON(ctx, 200, f.renderCheck(c, after, "approved", true))
 	case res.Reason == "wrong_code" || (res.Reason == "max_attempts" && v.Status == engine.StatusPending):
-		// this check used an attempt: pending, or the last one allowed
-		httpx.WriteJSON(ctx, 200, f.renderCheck(c, after, status(after), false))
-	case res.Reason == "max_attempts":
+		// this check used an attempt, the last one allowed too: pending,
+		// valid false, as Twilio answers the fifth wrong code (the sixth
+		// check is 429 60202)
+		httpx.WriteJSON(ctx, 200, f.renderCheck(c, after, "pending", false))
+	case f.attemptsUsed(after):
 		fail(ctx, 429, 60202, "Max check attempts reached")
 	default: // expired, canceled, verified before, failed
 		notFound(ctx)
 	}
+}
+
+// attemptsUsed reports whether v failed on its check attempts within its
+// ten minutes: Twilio answers its checks 429 60202, and 404 after.
+func (f *Facade) attemptsUsed(v *engine.View) bool {
+	return v.Status == engine.StatusFailed && v.Attempts >= v.MaxAttempts && f.now().Before(v.ExpiresAt)
 }
 
 // plusNumber reads a To: a '+' sent without form encoding (curl -d

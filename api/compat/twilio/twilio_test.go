@@ -3,6 +3,7 @@ package twilio
 import (
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/api/compat/compattest"
@@ -40,9 +41,10 @@ func credentials() Credentials {
 func harness(t *testing.T, o compattest.Options) *compattest.Harness {
 	o.Spec = Spec()
 	o.Tenants = []*engine.Tenant{{ID: "acme"}, {ID: "other"}, {ID: "custom", CustomCodes: true}}
-	f := New(nil, credentials(), slog.New(slog.DiscardHandler))
+	var h *compattest.Harness
+	f := New(nil, credentials(), slog.New(slog.DiscardHandler), func() time.Time { return h.Now() })
 	o.Mount = func(m httpx.Mux) { f.Mount(m) }
-	h := compattest.New(t, o)
+	h = compattest.New(t, o)
 	f.eng = h.Engine
 	return h
 }
@@ -59,6 +61,7 @@ func TestExchanges(t *testing.T) {
 		{"testdata/flow.txt", compattest.Options{}},
 		{"testdata/errors.txt", compattest.Options{}},
 		{"testdata/attempts.txt", compattest.Options{}},
+		{"testdata/isolation.txt", compattest.Options{}},
 		{"testdata/limits.txt", compattest.Options{
 			Limits: engine.Limits{NumberSends: engine.Window{Max: 2, Per: 600e9}, NumberChecks: engine.Window{Max: 3, Per: 600e9}},
 			Rates:  map[string]api.Rate{"other": {PerSecond: 0.001, Burst: 1}}}},

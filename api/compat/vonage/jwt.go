@@ -15,9 +15,11 @@ import (
 // official Node SDK always does): RS256, header {"alg":"RS256","typ":"JWT"},
 // claims {jti, iat, exp, application_id}. A token is accepted when its
 // signature checks with the application's public key, its algorithm is
-// RS256 (never "none", never HMAC with a public key as secret), it has
-// not expired and was not issued in the future (a minute's skew allowed
-// each way).
+// RS256 (never "none", never HMAC with a public key as secret), it says
+// when it was issued (iat), not in the future, and it has not expired (a
+// minute's skew allowed each way). As at Vonage, exp defaults to 15
+// minutes after iat and may be at most 24 hours after it: a token that
+// leaks is not good forever.
 
 // b64 decodes JWT segments strictly: one spelling of each token.
 var b64 = base64.RawURLEncoding.Strict()
@@ -27,6 +29,12 @@ const jwtSkew = time.Minute
 
 // errJWTExpired is the one JWT failure with its own answer.
 var errJWTExpired = errors.New("the JWT provided has expired")
+
+// Token lifetimes: exp when the token has none, and the most it may say.
+const (
+	jwtDefaultLife = 15 * time.Minute
+	jwtMaxLife     = 24 * time.Hour
+)
 
 // maxJWT bounds a token's length (an RS256 token is well under 2 KiB).
 const maxJWT = 8 << 10
@@ -74,12 +82,19 @@ func (c *Credentials) verifyJWT(token string, now time.Time) (*Account, error) {
 		return nil, errors.New("the JWT's signature does not check with the application's public key")
 	}
 	unix := float64(now.Unix())
+	if claims.Iat == nil {
+		return nil, errors.New("the JWT has no iat (when it was issued)")
+	}
+	exp := *claims.Iat + jwtDefaultLife.Seconds()
+	if claims.Exp != nil {
+		exp = *claims.Exp
+	}
 	switch {
-	case claims.Exp == nil:
-		return nil, errors.New("the JWT has no exp")
-	case *claims.Exp+jwtSkew.Seconds() < unix:
+	case exp-*claims.Iat > jwtMaxLife.Seconds():
+		return nil, errors.New("the JWT's exp is more than 24 hours after its iat")
+	case exp+jwtSkew.Seconds() < unix:
 		return nil, errJWTExpired
-	case claims.Iat != nil && *claims.Iat-jwtSkew.Seconds() > unix:
+	case *claims.Iat-jwtSkew.Seconds() > unix:
 		return nil, errors.New("the JWT was issued in the future")
 	case claims.Nbf != nil && *claims.Nbf-jwtSkew.Seconds() > unix:
 		return nil, errors.New("the JWT is not valid yet (nbf)")

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -149,7 +150,7 @@ func (f *Facade) request(ctx *fasthttp.RequestCtx, c v1Call) {
 	}
 	req.Brand = brand
 	if sender := c.p.get("sender_id"); sender != "" {
-		if len(sender) > 11 {
+		if utf8.RuneCountInString(sender) > 11 {
 			invalid(ctx, "sender_id", "longer than 11 characters")
 			return
 		}
@@ -236,21 +237,34 @@ func (f *Facade) v1Create(ctx *fasthttp.RequestCtx, c v1Call, langs map[string]b
 	wf := workflows[id]
 	req.Workflow = wf.steps
 	req.StepWaits = append([]time.Duration(nil), wf.waits...)
+	last := len(req.StepWaits) - 1
+	nextWait := time.Duration(0)
 	if n, given, ok := c.p.int("next_event_wait"); given {
 		if !ok || n < 60 || n > 900 {
 			invalid(ctx, "next_event_wait", "60 to 900 seconds")
 			return req, false
 		}
-		for i := range req.StepWaits {
-			req.StepWaits[i] = time.Duration(n) * time.Second
+		nextWait = time.Duration(n) * time.Second
+		for i := range last { // between events; the last event's wait is the workflow's
+			req.StepWaits[i] = nextWait
 		}
 	}
-	if n, given, ok := c.p.int("pin_expiry"); given && (!ok || n < 60 || n > 3600) {
-		invalid(ctx, "pin_expiry", "60 to 3600 seconds")
-		return req, false
+	pinExpiry := 300 * time.Second
+	if n, given, ok := c.p.int("pin_expiry"); given {
+		if !ok || n < 60 || n > 3600 {
+			invalid(ctx, "pin_expiry", "60 to 3600 seconds")
+			return req, false
+		}
+		pinExpiry = time.Duration(n) * time.Second
+		if nextWait > 0 && pinExpiry%nextWait != 0 {
+			pinExpiry = nextWait // as Vonage: not a multiple of next_event_wait, it equals it
+		}
 	}
-	// The request lives as long as its workflow; the code stays the same
-	// throughout (pin_expiry is accepted, see the package comment).
+	// The request lives through its events, then as long as the last
+	// event's wait or pin_expiry, whichever is longer. The code stays the
+	// same throughout (Vonage makes a new one when pin_expiry passes
+	// mid-workflow; see the package comment).
+	req.StepWaits[last] = max(req.StepWaits[last], pinExpiry)
 	for _, w := range req.StepWaits {
 		req.TTL += w
 	}

@@ -85,6 +85,7 @@ func TestExchanges(t *testing.T) {
 		{"testdata/v1_errors.txt", compattest.Options{}},
 		{"testdata/v1_workflows.txt", compattest.Options{Rates: map[string]api.Rate{"other": {PerSecond: 0.001, Burst: 1}}}},
 		{"testdata/v2.txt", compattest.Options{}},
+		{"testdata/isolation.txt", compattest.Options{}},
 		{"testdata/v1_routes.txt", compattest.Options{Routes: []router.Route{
 			{Name: "us", Match: router.Match{Prefixes: []string{"+1"}}, Targets: []router.Target{{Connector: "smsc"}}},
 			{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}}}}},
