@@ -83,7 +83,7 @@ func BenchmarkCheckWrong(b *testing.B) {
 		if i%len(ids) == 0 && i > 0 {
 			b.StopTimer()
 			for _, id := range ids { // reset attempts
-				e.st.Update(id, func(r *store.Record) error { r.Attempts = 0; return nil })
+				e.update(id, func(r *store.Record) error { r.Attempts = 0; return nil })
 			}
 			b.StartTimer()
 		}

@@ -45,7 +45,7 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 		}
 		return &store.Limit{Name: "c\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
 	}
-	rec, err := e.st.UpdateCounted(id, func(r *store.Record) error {
+	rec, err := e.updateCounted(id, func(r *store.Record) error {
 		became = ""
 		if r.Tenant != tenant {
 			return ErrNotFound

@@ -427,7 +427,7 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 // policy decides: reuse returns it (Reused), reject is a *ConcurrentError,
 // replace cancels it and inserts again.
 func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byte, idem *store.Keyed) (*Created, error) {
-	var opts store.InsertOptions
+	var opts store.CreateOptions
 	w := e.cfg.Limits.NumberSends
 	if w.Max >= 0 {
 		opts.Limit = &store.Limit{Name: "s\x00" + rec.Number, Window: w.Per, Max: w.Max, Now: rec.CreatedAt}
@@ -444,7 +444,7 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 		opts.Keyed = append(opts.Keyed, store.Keyed{Name: seqKey(rec.Tenant, rec.Seq), Value: []byte(rec.ID), Expires: rec.ExpiresAt.Add(e.cfg.Retention + time.Hour)})
 	}
 	for try := 0; ; try++ {
-		err := e.st.InsertWith(rec, opts)
+		err := e.st.Create(rec, opts)
 		var le *store.LimitedError
 		if errors.As(err, &le) {
 			return nil, sendLimited(le.RetryAfter)
@@ -548,7 +548,7 @@ func (e *Engine) resend(id, channel string, now time.Time, api, scope, code stri
 		}
 		return &store.Limit{Name: "s\x00" + r.Number, Window: w.Per, Max: w.Max, Now: now}
 	}
-	rec, err := e.st.UpdateCounted(id, func(r *store.Record) error {
+	rec, err := e.updateCounted(id, func(r *store.Record) error {
 		if r.Status != StatusPending || !now.Before(r.ExpiresAt) {
 			return ErrNotPending
 		}

@@ -221,7 +221,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 	// mark makes the message go again once, after the lease: the one
 	// duplicate the guarantee above allows. Waiting here cost a sixth of
 	// the create rate.
-	_, err = e.st.UpdateLazy(id, func(r *store.Record) error {
+	_, err = e.updateLazy(id, func(r *store.Record) error {
 		r.ClearHanded()
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
 			return nil // the mark goes; the record is as another path left it
@@ -268,7 +268,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 	why := reason(cause)
 	failover := perm || failoverReasons[why]
 	var becameFailed, again bool
-	rec, err := e.st.Update(id, func(r *store.Record) error {
+	rec, err := e.update(id, func(r *store.Record) error {
 		becameFailed, again = false, false
 		r.ClearHanded()
 		if r.Status != StatusPending || mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {

@@ -66,7 +66,7 @@ func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*View, error) {
 func (e *Engine) expireIfDue(id string) (bool, error) {
 	now := e.now()
 	ended := false
-	rec, err := e.st.Update(id, func(r *store.Record) error {
+	rec, err := e.update(id, func(r *store.Record) error {
 		ended = r.Status != StatusPending
 		if ended || now.Before(r.ExpiresAt) {
 			return store.ErrNoChange
@@ -90,7 +90,7 @@ func (e *Engine) expireIfDue(id string) (bool, error) {
 // finish ends a pending verification with status.
 func (e *Engine) finish(id, status, detail string) (*View, error) {
 	now := e.now()
-	rec, err := e.st.Update(id, func(r *store.Record) error {
+	rec, err := e.update(id, func(r *store.Record) error {
 		if r.Status != StatusPending {
 			return ErrNotPending
 		}
@@ -136,7 +136,7 @@ func (e *Engine) FindLatest(ctx context.Context, tenant, number, country string)
 	if err != nil {
 		return nil, err
 	}
-	id, ok, err := e.st.LastID(tenant, num.E164)
+	id, ok, err := e.st.Lookup(store.LastIndex, tenant, num.E164)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (e *Engine) FindPending(ctx context.Context, tenant, number, country string
 	if err != nil {
 		return nil, err
 	}
-	id, ok, err := e.st.PendingID(tenant, num.E164)
+	id, ok, err := e.st.Lookup(store.PendingIndex, tenant, num.E164)
 	if err != nil {
 		return nil, err
 	}

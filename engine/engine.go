@@ -96,31 +96,48 @@ type RouteHealth interface {
 	Observe(connector string, delivered bool, at time.Time)
 }
 
-// Store is what the engine needs of engine/store.
+// Store is what the engine needs of its storage: operations on one
+// verification (create it, apply a change to it, read it, find it by an
+// index), the due work (deadlines, handed marks), the webhook outbox,
+// keyed values with an expiry (idempotency keys, counters, sequences) and
+// retention. engine/store implements it on Pebble; another backend passes
+// the same contract suite (engine/enginetest) to stand in for it.
 type Store interface {
-	Insert(rec *store.Record) error
+	// Create stores a new verification, with in the same atomic step its
+	// indexes, o.Keyed and the count of o.Limit; a pending one whose
+	// (tenant, number) has one pending is refused (*store.PendingExistsError),
+	// as is one over its limit (*store.LimitedError).
+	Create(rec *store.Record, o store.CreateOptions) error
+	// Apply changes one verification atomically: fn runs on a copy of it,
+	// and the change, its index changes and its webhook items commit
+	// together (see store.ApplyOptions for limits and lazy commits).
+	Apply(id string, fn func(r *store.Record) error, o store.ApplyOptions) (*store.Record, error)
 	Get(id string) (*store.Record, error)
-	Update(id string, fn func(r *store.Record) error) (*store.Record, error)
-	UpdateCounted(id string, fn func(r *store.Record) error, limit func(r *store.Record) *store.Limit) (*store.Record, error)
-	UpdateLazy(id string, fn func(r *store.Record) error) (*store.Record, error)
-	MessageOwner(connector, msgID string) (string, bool, error)
+	// Lookup finds a verification's id by an index (pending and last by
+	// tenant and number, message by connector and message id).
+	Lookup(ix store.Index, a, b string) (string, bool, error)
+
+	// Due work: deadlines that have come, and handed marks.
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
+	Deadlines(from, to time.Time, kind string, fn func(store.Due) bool) error
 	DropDeadline(d store.Due) error
-	InsertWith(rec *store.Record, o store.InsertOptions) error
+	MarkHanded(id string, mi int, at time.Time) error
+	Handed(id string) (store.Mark, bool, error)
+
+	// The webhook outbox.
 	Hook(id string, seq uint32) (*store.Hook, error)
 	DeadHooks(tenant string, limit int) ([]store.Hook, error)
+
+	// Keyed values with an expiry, limit counters, sequences.
 	GetKeyed(name string, now time.Time) ([]byte, bool, error)
 	PutKeyed(k store.Keyed) error
 	Allows(l store.Limit) (bool, time.Duration)
-	ExpireKeyed(now time.Time, limit int) (int, error)
-	Purge(id string) error
-	PurgeDead(before time.Time) error
-	PendingID(tenant, number string) (string, bool, error)
-	LastID(tenant, number string) (string, bool, error)
 	NextSeq(name string) (uint64, error)
-	MarkHanded(id string, mi int, at time.Time) error
-	Handed(id string) (store.Mark, bool, error)
-	Deadlines(from, to time.Time, kind string, fn func(store.Due) bool) error
+
+	// Retention.
+	Purge(id string) error
+	ExpireKeyed(now time.Time, limit int) (int, error)
+	PurgeDead(before time.Time) error
 }
 
 // Tenant holds one tenant's defaults. Zero fields take the engine's defaults.
@@ -390,4 +407,19 @@ type ConcurrentError struct{ ID string }
 
 func (e *ConcurrentError) Error() string {
 	return "a verification for this number is already pending: " + e.ID
+}
+
+// update applies fn to verification id and waits for the change to be
+// durable; updateLazy does not wait (see store.ApplyOptions.Lazy);
+// updateCounted also counts the change against limit's count.
+func (e *Engine) update(id string, fn func(r *store.Record) error) (*store.Record, error) {
+	return e.st.Apply(id, fn, store.ApplyOptions{})
+}
+
+func (e *Engine) updateLazy(id string, fn func(r *store.Record) error) (*store.Record, error) {
+	return e.st.Apply(id, fn, store.ApplyOptions{Lazy: true})
+}
+
+func (e *Engine) updateCounted(id string, fn func(r *store.Record) error, limit func(r *store.Record) *store.Limit) (*store.Record, error) {
+	return e.st.Apply(id, fn, store.ApplyOptions{Limit: limit})
 }

@@ -54,7 +54,7 @@ func (e *Engine) HandleReceipt(r Receipt) {
 // other spellings; on a match r.MessageID becomes the id as stored.
 func (e *Engine) owner(r *Receipt) (string, bool, error) {
 	for i, mid := range append([]string{r.MessageID}, r.AltIDs...) {
-		id, ok, err := e.st.MessageOwner(r.Connector, mid)
+		id, ok, err := e.st.Lookup(store.MessageIndex, r.Connector, mid)
 		if err != nil || ok {
 			if ok && i > 0 {
 				r.MessageID = mid
@@ -75,7 +75,7 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 	advanced := false
 	// Lazy commit: the SMSC already had its deliver_sm_resp, so syncing buys
 	// nothing but a slower link.
-	_, err := e.st.UpdateLazy(id, func(r *store.Record) error {
+	_, err := e.updateLazy(id, func(r *store.Record) error {
 		for i := range r.Messages {
 			m := &r.Messages[i]
 			if m.Connector != rc.Connector || !slices.Contains(m.IDs(), rc.MessageID) {

@@ -164,7 +164,7 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 			return false
 		}
 	}
-	rec, err := e.st.Update(d.ID, func(r *store.Record) error {
+	rec, err := e.update(d.ID, func(r *store.Record) error {
 		expired, send, stale, purge, hookAt = nil, false, false, false, time.Time{}
 		has := slices.ContainsFunc(r.Deadlines, func(x store.Deadline) bool { return x.Kind == d.Kind && x.At.Equal(d.At) })
 		if !has {
@@ -304,4 +304,25 @@ func (e *Engine) dropDeadline(d store.Due) bool {
 		return false
 	}
 	return true
+}
+
+// Step does now, in the caller's goroutine, what Run's workers would: the
+// sends and the webhook deliveries waiting in their queues, until none
+// waits, and reports how many of each ran. It is for callers that drive
+// the engine step by step instead of calling Run (the contract suite in
+// engine/enginetest, tools); never call it while Run runs.
+func (e *Engine) Step(ctx context.Context) (sends, hooks int) {
+	for {
+		select {
+		case id := <-e.queue:
+			e.dispatch(ctx, id)
+			e.gate.done()
+			sends++
+		case j := <-e.hookQueue:
+			e.deliver(ctx, j)
+			hooks++
+		default:
+			return sends, hooks
+		}
+	}
 }

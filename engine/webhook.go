@@ -238,7 +238,7 @@ func (e *Engine) deliver(ctx context.Context, j hookJob) {
 		e.log.Error("webhook: head item unreadable; skipping it", "id", id, "seq", r.HookHead, "err", err)
 		seq := r.HookHead
 		now := e.now()
-		_, _ = e.st.Update(id, func(r *store.Record) error {
+		_, _ = e.update(id, func(r *store.Record) error {
 			if r.HookHead != seq {
 				return store.ErrNoChange
 			}
@@ -265,7 +265,7 @@ func (e *Engine) deliver(ctx context.Context, j hookJob) {
 	now := e.now()
 	dead := perr != nil && now.Sub(h.CreatedAt) >= e.cfg.Webhooks.MaxAge
 	var next time.Time
-	_, err = e.st.Update(id, func(r *store.Record) error {
+	_, err = e.update(id, func(r *store.Record) error {
 		next = time.Time{}
 		// The outcome is recorded while the item is still the head, even if
 		// its claim ran out meanwhile (a slow attempt): dropping it would let

@@ -112,7 +112,7 @@ var ErrNoNextStep = errors.New("the workflow has no next step")
 // Next starts the next workflow step at once.
 func (e *Engine) Next(ctx context.Context, tenant, id string) (*View, error) {
 	now := e.now()
-	rec, err := e.st.Update(id, func(r *store.Record) error {
+	rec, err := e.update(id, func(r *store.Record) error {
 		if r.Tenant != tenant {
 			return ErrNotFound
 		}
@@ -155,7 +155,7 @@ func (e *Engine) placeCall(id string, mi int, r *store.Record, target router.Tar
 	e.calls.Store(key, cancel)
 	now := e.now()
 	callID := ids.New()
-	_, err := e.st.Update(id, func(r *store.Record) error {
+	_, err := e.update(id, func(r *store.Record) error {
 		if mi != len(r.Messages)-1 || r.Messages[mi].State != MsgQueued || r.Status != StatusPending {
 			return errNotStarted
 		}
@@ -224,7 +224,7 @@ func (e *Engine) callEnded(id string, mi int, trunk string, res VoiceResult, cer
 	}
 	again := false
 	stopping := e.stopping.Load()
-	_, err := e.st.Update(id, func(r *store.Record) error {
+	_, err := e.update(id, func(r *store.Record) error {
 		again = false
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgCalling {
 			return store.ErrNoChange

@@ -121,7 +121,7 @@ func loadSandboxState(dir string) (sandboxState, error) {
 // owners finds whose verification a connector's message (an SMS, a call)
 // belongs to, so a sandbox inbox shows each tenant only its own.
 type owners interface {
-	MessageOwner(connector, msgID string) (string, bool, error)
+	Lookup(ix store.Index, a, b string) (string, bool, error)
 	Get(id string) (*store.Record, error)
 }
 
@@ -129,7 +129,7 @@ type owners interface {
 // tenant's verifications. A message not (yet) recorded belongs to nobody:
 // the index entry follows the submit's answer within a millisecond.
 func ownedBy(o owners, tenant, connector, msgID string) bool {
-	id, ok, err := o.MessageOwner(connector, msgID)
+	id, ok, err := o.Lookup(store.MessageIndex, connector, msgID)
 	if err != nil || !ok {
 		return false
 	}
@@ -495,7 +495,7 @@ func (g *gateway) ready() (bool, []string) {
 	if bound == 0 {
 		return false, append([]string{"sms: no SMSC bound"}, reasons...)
 	}
-	if _, _, err := g.st.PendingID("", ""); err != nil {
+	if _, _, err := g.st.Lookup(store.PendingIndex, "", ""); err != nil {
 		return false, []string{"store: " + err.Error()}
 	}
 	return true, nil

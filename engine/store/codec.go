@@ -49,20 +49,11 @@ func encodeRecord(r *Record) ([]byte, error) {
 	w = w.time(r.CreatedAt).time(r.ExpiresAt).time(r.UpdatedAt)
 	w = w.uvarint(uint64(len(r.Messages)))
 	for i := range r.Messages {
-		m := &r.Messages[i]
-		w = w.str(m.Channel).str(m.Connector).str(m.MessageID)
-		w = w.uvarint(uint64(len(m.Parts)))
-		for _, p := range m.Parts {
-			w = w.str(p.ID).str(p.State)
-		}
-		w = w.strs(m.Failed).strs(m.Skipped)
-		w = w.str(m.State).varint(int64(m.Tries)).str(m.Error)
-		w = w.time(m.QueuedAt).time(m.SubmittedAt).time(m.DoneAt)
+		w = w.message(&r.Messages[i])
 	}
 	w = w.uvarint(uint64(len(r.Events)))
 	for i := range r.Events {
-		ev := &r.Events[i]
-		w = w.time(ev.At).str(ev.Type).str(ev.Channel).str(ev.Connector).str(ev.MessageID).str(ev.Detail)
+		w = w.event(&r.Events[i])
 	}
 	w = w.uvarint(uint64(len(r.Deadlines)))
 	for _, d := range r.Deadlines {
@@ -247,23 +238,13 @@ func (d *dec) record() *Record {
 	if n := d.count(); n > 0 {
 		r.Messages = make([]Message, n)
 		for i := range r.Messages {
-			m := &r.Messages[i]
-			m.Channel, m.Connector, m.MessageID = d.str(), d.str(), d.str()
-			if np := d.count(); np > 0 {
-				m.Parts = make([]Part, np)
-				for j := range m.Parts {
-					m.Parts[j] = Part{ID: d.str(), State: d.str()}
-				}
-			}
-			m.Failed, m.Skipped = d.strs(), d.strs()
-			m.State, m.Tries, m.Error = d.str(), d.int(), d.str()
-			m.QueuedAt, m.SubmittedAt, m.DoneAt = d.time(), d.time(), d.time()
+			r.Messages[i] = d.message()
 		}
 	}
 	if n := d.count(); n > 0 {
 		r.Events = make([]Event, n)
 		for i := range r.Events {
-			r.Events[i] = Event{At: d.time(), Type: d.str(), Channel: d.str(), Connector: d.str(), MessageID: d.str(), Detail: d.str()}
+			r.Events[i] = d.event()
 		}
 	}
 	if n := d.count(); n > 0 {

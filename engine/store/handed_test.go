@@ -36,7 +36,7 @@ func TestHandedMarks(t *testing.T) {
 	if _, ok, _ := s.Handed("a"); !ok {
 		t.Fatal("an unrelated update dropped the mark")
 	}
-	if _, err := s.UpdateLazy("a", func(r *Record) error { r.ClearHanded(); return nil }); err != nil {
+	if _, err := s.Apply("a", func(r *Record) error { r.ClearHanded(); return nil }, ApplyOptions{Lazy: true}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok, _ := s.Handed("a"); ok {
@@ -97,7 +97,7 @@ func TestLazyCommitSurvivesACrash(t *testing.T) {
 		if err := s.Insert(rec("a", "+391", time.Now())); err != nil { // synced
 			t.Fatal(err)
 		}
-		if _, err := s.UpdateLazy("a", func(r *Record) error { r.Attempts = 7; return nil }); err != nil {
+		if _, err := s.Apply("a", func(r *Record) error { r.Attempts = 7; return nil }, ApplyOptions{Lazy: true}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -121,8 +121,8 @@ func (e *LimitedError) Error() string {
 	return fmt.Sprintf("limit %q reached; retry after %s", e.Name, e.RetryAfter)
 }
 
-// InsertOptions are what InsertWith writes beside the record.
-type InsertOptions struct {
+// CreateOptions are what Create writes beside the record.
+type CreateOptions struct {
 	// Keyed values written in the same batch (an idempotency key with the
 	// verification it created).
 	Keyed []Keyed
@@ -131,11 +131,6 @@ type InsertOptions struct {
 	// after the pending check: an insert refused because the number has a
 	// pending verification counts nothing.
 	Limit *Limit
-}
-
-// InsertWith is Insert plus what o names, all in one durable commit.
-func (s *Store) InsertWith(rec *Record, o InsertOptions) error {
-	return s.insert(rec, o)
 }
 
 // Counters. The sliding-window counters of Limit live in memory (the authority

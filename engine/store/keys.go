@@ -7,7 +7,8 @@ import (
 
 // Key layout (one Pebble keyspace, prefixes keep kinds apart and ordered):
 //
-//	v/<id>                                → record (version byte + JSON)
+//	v/<id>                                → record base (the record codec's form)
+//	v/<id>\x00<2-byte BE seq>              → patch (the record's later changes, see patch.go)
 //	p/<tenant>\x00<number>                → id   (pending index: at most one pending per pair)
 //	l/<tenant>\x00<number>                → id   (the pair's verification that ended last)
 //	m/<connector>\x00<message id>         → id   (connector message id → verification, for receipts)
@@ -17,6 +18,7 @@ import (
 //	k/<name>                              → value with an expiry (idempotency keys, limit counters)
 //	t/<8-byte BE unix nanos><name>         → nil  (expiry index of k/ keys)
 //	h/<id>                                → nil  (handed mark, see handed.go)
+//	z/format                              → uvarint (the data directory's format, see format.go)
 const (
 	pfxRecord   = "v/"
 	pfxPending  = "p/"
@@ -30,6 +32,16 @@ const (
 )
 
 func recordKey(id string) []byte { return append([]byte(pfxRecord), id...) }
+
+// patchKey is the key of record id's patch seq; the patches of a record
+// sort after its base and before any other record's key.
+func patchKey(id string, seq int) []byte {
+	k := make([]byte, 0, len(pfxRecord)+len(id)+3)
+	k = append(k, pfxRecord...)
+	k = append(k, id...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint16(k, uint16(seq))
+}
 
 func pendingKey(tenant, number string) []byte {
 	k := make([]byte, 0, len(pfxPending)+len(tenant)+1+len(number))

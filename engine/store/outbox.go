@@ -188,8 +188,9 @@ func (s *Store) Purge(id string) error {
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
-	if err != nil { // corrupt: remove the record key alone
-		_ = b.Delete(recordKey(id), nil)
+	if err != nil { // corrupt: remove the record and its patches alone
+		base := recordKey(id)
+		_ = b.DeleteRange(base, append(bytes.Clone(base), 1), nil)
 		return s.commitWith(b, pebble.NoSync)
 	}
 	if r.Pending() {
@@ -235,6 +236,9 @@ func (s *Store) Purge(id string) error {
 	} else { // implausibly many: one range delete rather than a long loop
 		p := outboxPrefix(id)
 		_ = b.DeleteRange(p, prefixEnd(string(p)), nil)
+	}
+	for i := range r.patches {
+		_ = b.Delete(patchKey(id, i), nil)
 	}
 	_ = b.Delete(recordKey(id), nil)
 	// Lazy: losing a purge in a machine crash only delays it (its deadline

@@ -67,6 +67,9 @@ type Record struct {
 	// (handed.go) in that batch. Never stored.
 	ops         []hookOp
 	clearHanded bool
+	// patches is how many patches follow the record's base on disk (see
+	// patch.go); kept with the record in memory, never encoded.
+	patches int
 }
 
 // clone returns a deep copy: Update hands fn a copy and keeps the original

@@ -68,7 +68,7 @@ type Options struct {
 	// delivered SMS and three events, measured); -1 disables it.
 	// Default 65,536 (about 85 MiB at most).
 	RecordCache int
-	// LazySyncDelay bounds how long a lazy commit (UpdateLazy: a "submitted"
+	// LazySyncDelay bounds how long a lazy commit (Apply with Lazy: a "submitted"
 	// record, a delivery receipt) stays in the process's WAL buffer under
 	// SyncAlways: a synced commit after it makes it durable (under load,
 	// within a millisecond), and failing that the store fsyncs the WAL
@@ -202,6 +202,11 @@ func Open(opts Options) (*Store, error) {
 	}
 	if opts.Sync == SyncAlways {
 		s.wo = pebble.Sync
+	}
+	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
 	}
 	if err := s.loadCounters(); err != nil {
 		_ = db.Close()
@@ -341,12 +346,15 @@ func (s *Store) commitWith(b *pebble.Batch, wo *pebble.WriteOptions) error {
 	return nil
 }
 
-// Insert stores a new record with its indexes in one durable commit. When
-// rec is pending and its (tenant, number) already has a pending record,
-// nothing is written and the error is a *PendingExistsError naming it.
-func (s *Store) Insert(rec *Record) error { return s.insert(rec, InsertOptions{}) }
+// Insert is Create with no options.
+func (s *Store) Insert(rec *Record) error { return s.Create(rec, CreateOptions{}) }
 
-func (s *Store) insert(rec *Record, o InsertOptions) error {
+// Create stores a new record with its indexes, and what o names, in one
+// durable commit. When rec is pending and its (tenant, number) already has
+// a pending record, nothing is written and the error is a
+// *PendingExistsError naming it; when o.Limit is full, nothing is written
+// and the error is a *LimitedError.
+func (s *Store) Create(rec *Record, o CreateOptions) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
@@ -362,7 +370,7 @@ func (s *Store) insert(rec *Record, o InsertOptions) error {
 
 // insertLocked writes rec into b and applies it under the locks it takes,
 // released on return; the caller waits for durability after.
-func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o InsertOptions) (wait func() error, err error) {
+func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o CreateOptions) (wait func() error, err error) {
 	// The shard lock orders this first commit of rec before any update of
 	// it, so the cache cannot be handed an older value after a newer one.
 	// (Lock order everywhere: shard, then pair, then keyed.)
@@ -423,11 +431,9 @@ func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o InsertOptions) (wai
 // the invariant "index keys are exactly what the record implies" holds for
 // every commit.
 func writeRecord(b *pebble.Batch, old, rec *Record) error {
-	v, err := encodeRecord(rec)
-	if err != nil {
+	if err := writeValue(b, old, rec); err != nil {
 		return err
 	}
-	_ = b.Set(recordKey(rec.ID), v, nil)
 	// pending index
 	wasPending := old != nil && old.Pending()
 	switch {
@@ -460,9 +466,40 @@ func writeRecord(b *pebble.Batch, old, rec *Record) error {
 		}
 	}
 	writeHanded(b, rec)
-	err = writeHookOps(b, rec)
+	err := writeHookOps(b, rec)
 	rec.ops = nil
 	return err
+}
+
+// writeValue adds to b the record itself: its base when it is new, else
+// the patch from old, or the whole record again once it has foldAfter
+// patches (which are then deleted). rec.patches follows.
+func writeValue(b *pebble.Batch, old, rec *Record) error {
+	if old != nil {
+		p, err := diff(old, rec)
+		if err != nil {
+			return err
+		}
+		rec.patches = old.patches
+		if p == nil {
+			return nil
+		}
+		if old.patches+1 < foldAfter {
+			_ = b.Set(patchKey(rec.ID, old.patches), p, nil)
+			rec.patches++
+			return nil
+		}
+		for i := range old.patches {
+			_ = b.Delete(patchKey(rec.ID, i), nil)
+		}
+	}
+	v, err := encodeRecord(rec)
+	if err != nil {
+		return err
+	}
+	_ = b.Set(recordKey(rec.ID), v, nil)
+	rec.patches = 0
+	return nil
 }
 
 func hasMessage(r *Record, connector, id string) bool {
@@ -508,51 +545,77 @@ func (s *Store) loadLocked(id string) (*Record, error) {
 	return s.load(id)
 }
 
+// load reads record id: its base and its patches in order.
 func (s *Store) load(id string) (*Record, error) {
-	v, ok, err := s.get(recordKey(id))
+	base := recordKey(id)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: base, UpperBound: append(bytes.Clone(base), 1)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: get: %w", err)
 	}
-	if !ok {
+	defer it.Close()
+	if !it.First() {
+		if err := it.Error(); err != nil {
+			return nil, fmt.Errorf("store: get: %w", err)
+		}
 		return nil, ErrNotFound
 	}
-	r, err := decodeRecord(v)
+	if !bytes.Equal(it.Key(), base) {
+		return nil, fmt.Errorf("store: record %s: %w: patches without a base", id, ErrCorrupt)
+	}
+	r, err := decodeRecord(it.Value())
 	if err != nil {
 		return nil, fmt.Errorf("store: record %s: %w: %v", id, ErrCorrupt, err)
+	}
+	for it.Next() {
+		if err := applyPatch(r, it.Value()); err != nil {
+			return nil, fmt.Errorf("store: record %s, patch %d: %w: %v", id, r.patches, ErrCorrupt, err)
+		}
+		r.patches++
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("store: get: %w", err)
 	}
 	return r, nil
 }
 
-// Update runs fn on the current record under its shard's lock and commits
-// the result with its index changes in one batch. fn may return ErrNoChange
-// to write nothing (Update then returns the unchanged record and nil), or
-// any other error to abort (returned as is). fn must not call the store.
+// ApplyOptions say how Apply commits a change.
+type ApplyOptions struct {
+	// Limit, when set, is called with the record before fn and names a
+	// count the change takes, in the same commit (nil: none); when it is
+	// full, fn is not run and the error is a *LimitedError. An fn that
+	// changes nothing (ErrNoChange) counts nothing.
+	Limit func(r *Record) *Limit
+	// Lazy: Apply returns without waiting for the change to reach the
+	// disk, for changes whose loss costs little (a delivery receipt, a
+	// "submitted" whose loss means one resend). Pebble keeps an unsynced
+	// WAL record in the process until something syncs: the next synced
+	// commit, or lazySync within Options.LazySyncDelay. A crash of the
+	// process or the machine in that window loses the change.
+	Lazy bool
+}
+
+// Apply runs fn on a copy of the current record under its shard's lock and
+// commits the change (a patch, see patch.go) with its index changes in one
+// batch. fn may return ErrNoChange to write nothing (Apply then returns the
+// unchanged record and nil), or any other error to abort (returned as is).
+// fn must not call the store.
 //
 // The record returned is the one now cached: callers read it and never
 // change it (a changed copy would be what later reads see).
 //
-// Invariant: every read-modify-write of a record goes through Update, so two
+// Invariant: every read-modify-write of a record goes through Apply, so two
 // checks of one verification never interleave and attempts cannot be raced.
+func (s *Store) Apply(id string, fn func(r *Record) error, o ApplyOptions) (*Record, error) {
+	wo := s.wo
+	if o.Lazy {
+		wo = pebble.NoSync
+	}
+	return s.update(id, fn, wo, o.Limit)
+}
+
+// Update is Apply with no options.
 func (s *Store) Update(id string, fn func(r *Record) error) (*Record, error) {
-	return s.update(id, fn, s.wo, nil)
-}
-
-// UpdateCounted is Update that also counts the change against a limit, in
-// the same commit: limit(r), called with the record before fn, names the
-// count (nil: none); when it is full, fn is not run and the error is a
-// *LimitedError. An fn that changes nothing (ErrNoChange) counts nothing.
-func (s *Store) UpdateCounted(id string, fn func(r *Record) error, limit func(r *Record) *Limit) (*Record, error) {
-	return s.update(id, fn, s.wo, limit)
-}
-
-// UpdateLazy is Update without waiting for the WAL to reach the disk, for
-// changes whose loss costs little (a delivery receipt, a "submitted" whose
-// loss means one resend). Pebble keeps an unsynced WAL record in the
-// process until something syncs: the next synced commit, or lazySync
-// within Options.LazySyncDelay. A crash of the process or the machine in
-// that window loses the change.
-func (s *Store) UpdateLazy(id string, fn func(r *Record) error) (*Record, error) {
-	return s.update(id, fn, pebble.NoSync, nil)
+	return s.Apply(id, fn, ApplyOptions{})
 }
 
 func (s *Store) update(id string, fn func(r *Record) error, wo *pebble.WriteOptions, limit func(r *Record) *Limit) (*Record, error) {
@@ -629,36 +692,45 @@ func (s *Store) updateLocked(b *pebble.Batch, id string, fn func(r *Record) erro
 	return rec, wait, nil
 }
 
-// PendingID returns the id of the pending verification of (tenant, number).
+// Index names a lookup of Lookup.
+type Index int
+
+// The indexes: each maps a key of one or two parts to the id of a record.
+const (
+	// PendingIndex: (tenant, number) → the pair's pending verification.
+	PendingIndex Index = iota
+	// LastIndex: (tenant, number) → the pair's verification that ended
+	// last, while its record lives.
+	LastIndex
+	// MessageIndex: (connector, message id) → the verification that sent
+	// the message.
+	MessageIndex
+)
+
+// Lookup returns the id an index holds under (a, b).
+func (s *Store) Lookup(ix Index, a, b string) (string, bool, error) {
+	if err := s.enter(); err != nil {
+		return "", false, err
+	}
+	defer s.leave()
+	var key []byte
+	switch ix {
+	case PendingIndex:
+		key = pendingKey(a, b)
+	case LastIndex:
+		key = lastKey(a, b)
+	case MessageIndex:
+		key = messageKey(a, b)
+	default:
+		return "", false, fmt.Errorf("store: no index %d", ix)
+	}
+	v, ok, err := s.get(key)
+	return string(v), ok, err
+}
+
+// PendingID is Lookup(PendingIndex, tenant, number).
 func (s *Store) PendingID(tenant, number string) (string, bool, error) {
-	if err := s.enter(); err != nil {
-		return "", false, err
-	}
-	defer s.leave()
-	v, ok, err := s.get(pendingKey(tenant, number))
-	return string(v), ok, err
-}
-
-// LastID returns the id of (tenant, number)'s verification that ended
-// last, while its record lives.
-func (s *Store) LastID(tenant, number string) (string, bool, error) {
-	if err := s.enter(); err != nil {
-		return "", false, err
-	}
-	defer s.leave()
-	v, ok, err := s.get(lastKey(tenant, number))
-	return string(v), ok, err
-}
-
-// MessageOwner returns the id of the verification that sent connector's
-// message msgID.
-func (s *Store) MessageOwner(connector, msgID string) (string, bool, error) {
-	if err := s.enter(); err != nil {
-		return "", false, err
-	}
-	defer s.leave()
-	v, ok, err := s.get(messageKey(connector, msgID))
-	return string(v), ok, err
+	return s.Lookup(PendingIndex, tenant, number)
 }
 
 // Due is one deadline that has come.

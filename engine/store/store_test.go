@@ -68,33 +68,33 @@ func TestLastIndex(t *testing.T) {
 	if err := s.Insert(rec("a", "+391", now)); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, _ := s.LastID("t", "+391"); ok {
+	if _, ok, _ := s.Lookup(LastIndex, "t", "+391"); ok {
 		t.Fatal("a pending verification is indexed as ended")
 	}
 	end("a")
-	if id, _, _ := s.LastID("t", "+391"); id != "a" {
+	if id, _, _ := s.Lookup(LastIndex, "t", "+391"); id != "a" {
 		t.Fatalf("last = %q, want a", id)
 	}
 	if err := s.Insert(rec("b", "+391", now)); err != nil {
 		t.Fatal(err)
 	}
 	end("b")
-	if id, _, _ := s.LastID("t", "+391"); id != "b" {
+	if id, _, _ := s.Lookup(LastIndex, "t", "+391"); id != "b" {
 		t.Fatalf("last = %q, want b", id)
 	}
 	if err := s.Purge("a"); err != nil { // an older one's purge leaves it
 		t.Fatal(err)
 	}
-	if id, _, _ := s.LastID("t", "+391"); id != "b" {
+	if id, _, _ := s.Lookup(LastIndex, "t", "+391"); id != "b" {
 		t.Fatalf("after purging a, last = %q, want b", id)
 	}
 	if err := s.Purge("b"); err != nil {
 		t.Fatal(err)
 	}
-	if id, ok, _ := s.LastID("t", "+391"); ok {
+	if id, ok, _ := s.Lookup(LastIndex, "t", "+391"); ok {
 		t.Fatalf("a purged record is still indexed: %s", id)
 	}
-	if _, ok, _ := s.LastID("other", "+391"); ok {
+	if _, ok, _ := s.Lookup(LastIndex, "other", "+391"); ok {
 		t.Fatal("another tenant's pair is indexed")
 	}
 }
@@ -151,10 +151,10 @@ func TestMessageIndex(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if id, ok, _ := s.MessageOwner("smsc1", "abc"); !ok || id != "a" {
+	if id, ok, _ := s.Lookup(MessageIndex, "smsc1", "abc"); !ok || id != "a" {
 		t.Fatalf("MessageOwner = %q %v", id, ok)
 	}
-	if _, ok, _ := s.MessageOwner("smsc2", "abc"); ok {
+	if _, ok, _ := s.Lookup(MessageIndex, "smsc2", "abc"); ok {
 		t.Fatal("message ids are per connector")
 	}
 }
@@ -370,8 +370,7 @@ func TestOutboxOrderAndDeadLetters(t *testing.T) {
 // countOn counts one change of record id under limit "n" (3 in 10m) at at.
 func countOn(t *testing.T, s *Store, id string, at time.Time) (bool, time.Duration) {
 	t.Helper()
-	_, err := s.UpdateCounted(id, func(r *Record) error { r.Attempts++; return nil },
-		func(*Record) *Limit { return &Limit{Name: "n", Window: 10 * time.Minute, Max: 3, Now: at} })
+	_, err := s.Apply(id, func(r *Record) error { r.Attempts++; return nil }, ApplyOptions{Limit: func(*Record) *Limit { return &Limit{Name: "n", Window: 10 * time.Minute, Max: 3, Now: at} }})
 	var le *LimitedError
 	if errors.As(err, &le) {
 		return false, le.RetryAfter
@@ -436,15 +435,15 @@ func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
 	s := openT(t, dir)
 	now := time.Unix(1_700_000_000, 0)
 	lim := &Limit{Name: "s+391", Window: 10 * time.Minute, Max: 2, Now: now}
-	if err := s.InsertWith(rec("a", "+391", now), InsertOptions{Limit: lim}); err != nil {
+	if err := s.Create(rec("a", "+391", now), CreateOptions{Limit: lim}); err != nil {
 		t.Fatal(err)
 	}
 	second := &Limit{Name: "s+391", Window: 10 * time.Minute, Max: 2, Now: now.Add(time.Minute)}
 	// an update that changes nothing counts nothing
-	if _, err := s.UpdateCounted("a", func(r *Record) error { return ErrNoChange }, func(*Record) *Limit { return second }); err != nil {
+	if _, err := s.Apply("a", func(r *Record) error { return ErrNoChange }, ApplyOptions{Limit: func(*Record) *Limit { return second }}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.UpdateCounted("a", func(r *Record) error { r.Attempts++; return nil }, func(*Record) *Limit { return second }); err != nil {
+	if _, err := s.Apply("a", func(r *Record) error { r.Attempts++; return nil }, ApplyOptions{Limit: func(*Record) *Limit { return second }}); err != nil {
 		t.Fatalf("second count refused: %v", err)
 	}
 	if err := s.Close(); err != nil {
@@ -454,7 +453,7 @@ func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
 	defer s.Close()
 	lim.Now = now.Add(2 * time.Minute)
 	var le *LimitedError
-	if err := s.InsertWith(rec("b", "+392", lim.Now), InsertOptions{Limit: lim}); !errors.As(err, &le) || le.RetryAfter != 8*time.Minute {
+	if err := s.Create(rec("b", "+392", lim.Now), CreateOptions{Limit: lim}); !errors.As(err, &le) || le.RetryAfter != 8*time.Minute {
 		t.Fatalf("third count after reopen: %v, want refused for 8m", err)
 	}
 	if _, err := s.Get("b"); !errors.Is(err, ErrNotFound) {
@@ -471,7 +470,7 @@ func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
 	if ok, _ := s.Allows(*lim); !ok {
 		t.Fatal("an expired counter still refuses")
 	}
-	if err := s.InsertWith(rec("b", "+392", lim.Now), InsertOptions{Limit: lim}); err != nil {
+	if err := s.Create(rec("b", "+392", lim.Now), CreateOptions{Limit: lim}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -609,12 +608,12 @@ func TestLockOrderUnderContention(t *testing.T) {
 				defer wg.Done()
 				for i := range 3000 {
 					id, num := fmt.Sprintf("g%d-%d", g, i), fmt.Sprintf("+39%d%05d", g, i)
-					if err := s.InsertWith(rec(id, num, now), InsertOptions{Limit: lim("s" + num)}); err != nil {
+					if err := s.Create(rec(id, num, now), CreateOptions{Limit: lim("s" + num)}); err != nil {
 						t.Error(err)
 						return
 					}
 					end := func(r *Record) error { r.Status = "verified"; r.Deadlines = nil; return nil }
-					if _, err := s.UpdateCounted(id, end, func(r *Record) *Limit { return lim("c" + r.Number) }); err != nil {
+					if _, err := s.Apply(id, end, ApplyOptions{Limit: func(r *Record) *Limit { return lim("c" + r.Number) }}); err != nil {
 						t.Error(err)
 						return
 					}
