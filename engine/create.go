@@ -277,11 +277,13 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 		p.stepWaits = req.StepWaits
 	}
 	p.api, p.scope, p.clientRef, p.customerID, p.numericID = req.API, req.Scope, req.ClientRef, req.CustomerID, req.NumericID
-	if len(p.clientRef) > 256 {
-		return p, fieldErr("client_ref", "longer than 256 bytes")
-	}
-	if len(p.customerID) > 256 {
-		return p, fieldErr("customer_id", "longer than 256 bytes")
+	for _, f := range []struct{ name, v string }{{"client_ref", p.clientRef}, {"customer_id", p.customerID}} {
+		if len(f.v) > 256 {
+			return p, fieldErr(f.name, "longer than 256 bytes")
+		}
+		if err := printable(f.v); err != nil {
+			return p, fieldErr(f.name, "%v", err)
+		}
 	}
 	p.ttl = cmp.Or(req.TTL, t.TTL, 10*time.Minute)
 	if p.ttl < 30*time.Second || p.ttl > 24*time.Hour {
@@ -308,13 +310,8 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 	if len(brand) > 32 {
 		return p, fieldErr("brand", "longer than 32 bytes")
 	}
-	// a brand goes into the text: no control characters (a NUL cuts a
-	// text short at some SMSCs) and no invisible formatting ones (a
-	// right-to-left override makes a text read as another brand's)
-	for _, r := range brand {
-		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
-			return p, fieldErr("brand", "holds the control or formatting character U+%04X", r)
-		}
+	if err := printable(brand); err != nil {
+		return p, fieldErr("brand", "%v", err)
 	}
 	p.sender = cmp.Or(req.SenderID, t.SenderID, e.cfg.DefaultSenderID)
 	if err := checkSenderID(p.sender); err != nil {
@@ -466,6 +463,24 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 		} else if expired {
 			continue
 		}
+		if policy == PolicyReuse || policy == PolicyReplace {
+			// a pending verification of another API (or scope) is never
+			// returned nor replaced by this one's request: each API sees
+			// only its own (a resend checks the same)
+			old, gerr := e.st.Get(pe.ID)
+			if errors.Is(gerr, store.ErrNotFound) {
+				continue
+			}
+			if gerr != nil {
+				return nil, gerr
+			}
+			if old.API != p.api || old.Scope != p.scope {
+				return nil, &ConcurrentError{ID: pe.ID}
+			}
+			if policy == PolicyReuse {
+				return createdFrom(old, true), nil
+			}
+		}
 		switch policy {
 		case PolicyReject:
 			return nil, &ConcurrentError{ID: pe.ID}
@@ -485,15 +500,6 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 				continue // it ended meanwhile: insert the new one
 			}
 			return c, rerr
-		default: // reuse
-			old, gerr := e.st.Get(pe.ID)
-			if errors.Is(gerr, store.ErrNotFound) {
-				continue
-			}
-			if gerr != nil {
-				return nil, gerr
-			}
-			return createdFrom(old, true), nil
 		}
 	}
 }
@@ -517,6 +523,19 @@ func (e *Engine) template(t *Tenant, name, locale string) (string, error) {
 		return "", fieldErr("template", "no template named %q (give a configured name or a text containing {code})", name)
 	}
 	return text, nil
+}
+
+// printable refuses control characters (a NUL cuts a text short at some
+// SMSCs, and corrupts what shows a record) and invisible formatting ones
+// (a right-to-left override makes a brand read as another's) in a value a
+// client gives that goes into a text or onto a screen.
+func printable(s string) error {
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+			return fmt.Errorf("holds the control or formatting character U+%04X", r)
+		}
+	}
+	return nil
 }
 
 // checkText checks a text a request gives: its placeholders, and a

@@ -69,7 +69,8 @@ func TestRequestTexts(t *testing.T) {
 	}{
 		{"+33612345678", texts, "Votre code "},
 		{"+359888123456", texts, "Вашият код "},
-		{"+5511912345678", texts, "Code "}, // pt: neither pt nor a text for pt-br's language
+		{"+5511912345678", texts, "Seu código "}, // Brazil reads pt-br
+		{"+351912345678", texts, "Code "},        // Portugal: pt, and pt-br is not its text
 		{"+14155552671", texts, "Code "},
 		{"+393471234567", map[string]string{"fr": "Votre code {code}"}, "Il tuo codice"}, // none for it: the template
 	} {

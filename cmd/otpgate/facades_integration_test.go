@@ -87,6 +87,18 @@ func TestFacadeSandboxFlows(t *testing.T) {
 		t.Fatal("no smscx callback in 10s")
 	}
 
+	// a second OTP, cancelled
+	var otp2 struct {
+		OTPID string `json:"otpId"`
+	}
+	st, _, b = send(t, "POST", base+"/compat/smscx/otp", `{"phoneNumber":"+33612246403"}`, "Authorization", bearer, "Content-Type", "application/json")
+	if st != 201 || json.Unmarshal(b, &otp2) != nil {
+		t.Fatalf("smscx create: %d %s", st, b)
+	}
+	if st, _, b = send(t, "DELETE", base+"/compat/smscx/otp/"+otp2.OTPID, "", "Authorization", bearer); st != 200 || string(b) != `{"info":{"id":"`+otp2.OTPID+`"}}` {
+		t.Fatalf("smscx cancel: %d %s", st, b)
+	}
+
 	// Message Central: a token for customer demo (key = base64 of the demo
 	// key), a send, a wrong and the right code
 	var mcTok struct{ Token string }
@@ -125,6 +137,10 @@ func TestFacadeSandboxFlows(t *testing.T) {
 		t.Fatalf("nexcode request: %d %s", st, b)
 	}
 	nxCode := codeFor("+393331234567", 1)
+	if st, _, b = send(t, "POST", base+"/compat/nexcode/otp/verify", `{"request_id":"`+req.RequestID+`","otp":"`+wrongCode(nxCode)+`"}`,
+		"Authorization", "Bearer "+demoKey); st != 200 || !strings.HasPrefix(string(b), `{"verified":false,"reason":"wrong_code"`) {
+		t.Fatalf("nexcode wrong code: %d %s", st, b)
+	}
 	if st, _, b = send(t, "POST", base+"/compat/nexcode/otp/verify", `{"request_id":"`+req.RequestID+`","otp":"`+nxCode+`"}`,
 		"Authorization", "Bearer "+demoKey); st != 200 || string(b) != `{"verified":true}` {
 		t.Fatalf("nexcode verify: %d %s", st, b)

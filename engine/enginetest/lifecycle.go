@@ -131,6 +131,10 @@ func (h *Harness) step(at string, fields []string, want string) {
 					}
 					req.StepWaits = append(req.StepWaits, d)
 				}
+			case "api":
+				req.API = v
+			case "scope":
+				req.Scope = v
 			case "idem":
 				req.IdempotencyKey = v
 			case "body":

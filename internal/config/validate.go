@@ -522,7 +522,8 @@ func (c *Config) validateVendors() error {
 				if err := hash(p, h); err != nil {
 					return err
 				}
-				if err := unique(p, "smscx api key", strings.ToLower(h)); err != nil {
+				sum, _ := api.ParseKeyHash(h) // parsed above: the same key written twice differently is one key
+				if err := unique(p, "smscx api key", fmt.Sprintf("%x", sum)); err != nil {
 					return err
 				}
 			}

@@ -35,6 +35,9 @@
 //	! tick                   run the due timers
 //	! receipt +1415… delivered|undelivered   a final receipt for the last SMS to the number
 //	! close-store            close the store under the engine (every answer an error, never a 500)
+//	! create acme +1415… API NAME   create a verification of tenant acme through API ("-" the
+//	                         native one) in the engine directly; its id is {{NAME}}
+//	! status acme NAME STATUS   the verification {{NAME}} of tenant acme has STATUS
 //	! webhook                wait for the next webhook; the JSON lines after it, up to a
 //	                         blank line, are its expected body; its Otpgate-Signature must check
 //
@@ -366,6 +369,13 @@ func (h *Harness) Now() time.Time {
 	return time.Now().UTC().Add(h.offset)
 }
 
+// Advance moves the engine's clock by d (as "! advance").
+func (h *Harness) Advance(d time.Duration) {
+	h.mu.Lock()
+	h.offset += d
+	h.mu.Unlock()
+}
+
 // Set gives {{name}} a value before a file runs (a signed token, say).
 func (h *Harness) Set(name string, v any) { h.captures[name] = v }
 
@@ -398,6 +408,14 @@ func (h *Harness) Run(path string) {
 		default:
 			h.T.Fatalf("%s:%d: not a request, a directive or a comment: %q", path, i+1, l)
 		}
+	}
+	// a webhook no "! webhook" waited for is one too many (one still on
+	// its way when the file ends is not caught)
+	time.Sleep(20 * time.Millisecond)
+	select {
+	case hk := <-h.hooks:
+		h.T.Fatalf("%s: a webhook no \"! webhook\" expected: %s", path, hk.body)
+	default:
 	}
 }
 
@@ -762,9 +780,7 @@ func (h *Harness) directive(at string, f []string) {
 		if err != nil {
 			h.T.Fatalf("%s: %v", at, err)
 		}
-		h.mu.Lock()
-		h.offset += d
-		h.mu.Unlock()
+		h.Advance(d)
 	case "tick":
 		h.Engine.RunDue(context.Background(), 1000)
 	case "receipt": // receipt NUMBER delivered|undelivered: for the last SMS to the number
@@ -776,6 +792,31 @@ func (h *Harness) directive(at string, f []string) {
 			Delivered: f[2] == "delivered", Final: true, State: map[bool]string{true: "DELIVRD", false: "UNDELIV"}[f[2] == "delivered"]})
 	case "close-store":
 		h.closeStore()
+	case "create":
+		if len(f) != 5 {
+			h.T.Fatalf("%s: create TENANT NUMBER API NAME", at)
+		}
+		api := f[3]
+		if api == "-" {
+			api = ""
+		}
+		c, err := h.Engine.Create(context.Background(), engine.CreateRequest{Tenant: f[1], Number: f[2], API: api})
+		if err != nil {
+			h.T.Fatalf("%s: %v", at, err)
+		}
+		h.captures[f[4]] = c.ID
+	case "status":
+		if len(f) != 4 {
+			h.T.Fatalf("%s: status TENANT NAME STATUS", at)
+		}
+		id, ok := anyID(fmt.Sprint(h.captures[f[2]]))
+		if !ok {
+			h.T.Fatalf("%s: {{%s}} is not an id", at, f[2])
+		}
+		v, err := h.Engine.Get(context.Background(), f[1], id)
+		if err != nil || v.Status != f[3] {
+			h.T.Fatalf("%s: {{%s}} is %v (%v), want %s", at, f[2], v, err, f[3])
+		}
 	default:
 		h.T.Fatalf("%s: unknown directive %q", at, f[0])
 	}

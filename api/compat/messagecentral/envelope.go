@@ -39,6 +39,9 @@ var (
 	codeVerified        = code{703, "ALREADY_VERIFIED", 409}
 	codeExpired         = code{705, "VERIFICATION_EXPIRED", 400}
 	codeLimit           = code{800, "MAXIMUM_LIMIT_REACHED", 429}
+	// the same code for a verification whose attempts are used up: no
+	// retry helps, so not 429
+	codeAttemptsUsed = code{800, "MAXIMUM_LIMIT_REACHED", 400}
 )
 
 // envelope is every answer but the token's: {responseCode, message, data}.

@@ -31,7 +31,7 @@ func FuzzQueries(f *testing.F) {
 	m := compattest.NewMux()
 	fac := New(&compattest.StubEngine{API: API}, creds, tokens, slog.New(slog.DiscardHandler), nil)
 	fac.Mount(m)
-	tok := tokens.Issue(httpx.Claims{Audience: API, Tenant: "t", Subject: "C", Secret: httpx.Fingerprint(creds.Customers["C"].Key), Expires: time.Now().Add(time.Hour).Unix()})
+	tok := tokens.Issue(httpx.Claims{Audience: API, Tenant: "t", Subject: "C", Secret: tokens.Fingerprint(creds.Customers["C"].Key), Expires: time.Now().Add(time.Hour).Unix()})
 	f.Fuzz(func(t *testing.T, path, query string) {
 		if !strings.HasPrefix(path, "/") {
 			path = "/verification/v3/send"

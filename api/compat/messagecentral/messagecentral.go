@@ -75,6 +75,7 @@ type Facade struct {
 	mux    httpx.Mux
 	creds  atomic.Pointer[Credentials]
 	tokens httpx.Tokens
+	logins httpx.LoginGuard // failed logins at the token route, by address
 	log    *slog.Logger
 	now    func() time.Time
 	phone  *phone.Validator
@@ -156,7 +157,7 @@ func (f *Facade) auth(h handler) fasthttp.RequestHandler {
 			return
 		}
 		cust := f.creds.Load().Customers[c.Subject]
-		if cust == nil || cust.Tenant != c.Tenant || httpx.Fingerprint(cust.Key) != c.Secret {
+		if cust == nil || cust.Tenant != c.Tenant || !f.tokens.SameSecret(c.Secret, cust.Key) {
 			fail(ctx, codeUnauthorized, "authToken: its customer is no longer configured or its key changed; get a new token", nil)
 			return
 		}

@@ -26,6 +26,11 @@ func credentials() Credentials {
 }
 
 func harness(t *testing.T, o compattest.Options) *compattest.Harness {
+	h, _ := harnessFacade(t, o)
+	return h
+}
+
+func harnessFacade(t *testing.T, o compattest.Options) (*compattest.Harness, *Facade) {
 	o.Spec = Spec()
 	o.Tenants = []*engine.Tenant{{ID: "acme"}, {ID: "other"}}
 	var h *compattest.Harness
@@ -34,7 +39,7 @@ func harness(t *testing.T, o compattest.Options) *compattest.Harness {
 	o.Mount = func(m httpx.Mux) { f.Mount(m) }
 	h = compattest.New(t, o)
 	f.SetEngine(h.Engine)
-	return h
+	return h, f
 }
 
 // TestExchanges runs testdata/*.txt: Message Central's documented
@@ -49,6 +54,7 @@ func TestExchanges(t *testing.T) {
 	}{
 		{"testdata/token.txt", compattest.Options{}},
 		{"testdata/flow.txt", compattest.Options{}},
+		{"testdata/isolation.txt", compattest.Options{}},
 		{"testdata/errors.txt", compattest.Options{}},
 		{"testdata/limits.txt", compattest.Options{
 			Limits: engine.Limits{NumberSends: engine.Window{Max: 1, Per: 600e9}},

@@ -1,6 +1,7 @@
 package messagecentral
 
 import (
+	"crypto/sha256"
 	"encoding/base64"
 	"strings"
 	"time"
@@ -24,13 +25,19 @@ type tokenAnswer struct {
 // same server key, until it expires or the customer's key changes.
 // scope, country and email are accepted and change nothing.
 func (f *Facade) token(ctx *fasthttp.RequestCtx) {
+	refuse := func(status int, c code, detail string) {
+		write(ctx, status, tokenAnswer{Status: c.n, Message: c.name, ErrorMessage: detail})
+	}
+	addr := ctx.RemoteIP().String()
+	if blocked, wait := f.logins.Blocked(addr, f.now()); blocked {
+		ctx.Response.Header.Set("Retry-After", itoa(int64((wait+time.Second-1)/time.Second)))
+		refuse(429, codeLimit, "too many failed logins from this address; retry later")
+		return
+	}
 	args := ctx.QueryArgs()
 	id := strings.TrimSpace(string(args.Peek("customerId")))
 	// a '+' of the base64 sent without URL encoding arrives as a space
 	key := strings.ReplaceAll(string(args.Peek("key")), " ", "+")
-	refuse := func(status int, c code, detail string) {
-		write(ctx, status, tokenAnswer{Status: c.n, Message: c.name, ErrorMessage: detail})
-	}
 	switch {
 	case id == "":
 		refuse(400, codeBadRequest, "customerId: required")
@@ -45,7 +52,12 @@ func (f *Facade) token(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	cust := f.creds.Load().Customers[id]
-	if cust == nil || !httpx.Matches(cust.Key, password) {
+	sum := noKey // an unknown customer costs the same compare as a known one
+	if cust != nil {
+		sum = cust.Key
+	}
+	if match := httpx.Matches(sum, password); cust == nil || !match {
+		f.logins.Failed(addr, f.now())
 		refuse(401, codeInvalidCustomer, "customerId and key do not match a customer of this gateway")
 		return
 	}
@@ -59,10 +71,13 @@ func (f *Facade) token(ctx *fasthttp.RequestCtx) {
 		ttl = DefaultTokenTTL
 	}
 	tok := f.tokens.Issue(httpx.Claims{Audience: API, Tenant: cust.Tenant, Subject: cust.ID,
-		Secret: httpx.Fingerprint(cust.Key), Expires: f.now().Add(ttl).Unix()})
+		Secret: f.tokens.Fingerprint(cust.Key), Expires: f.now().Add(ttl).Unix()})
 	ctx.Response.Header.Set("Cache-Control", "no-store")
 	write(ctx, 200, tokenAnswer{Status: 200, Token: tok})
 }
+
+// noKey is what an unknown customer's key is compared with.
+var noKey = sha256.Sum256([]byte("otpgate: no such customer"))
 
 // decodeKey reads the key: standard base64, with or without padding, or
 // its URL-safe form.

@@ -86,9 +86,12 @@ func (f *Facade) send(version int) handler {
 		var ce *engine.ConcurrentError
 		if errors.As(err, &ce) {
 			d := &errorData{MobileNumber: mobile}
-			if v, gerr := f.eng.Get(ctx, c.cust.Tenant, ce.ID); gerr == nil && v.Seq != 0 {
-				d.VerificationID = strconv.FormatUint(v.Seq, 10)
+			v, gerr := f.eng.Get(ctx, c.cust.Tenant, ce.ID)
+			if gerr != nil || v.API != API {
+				fail(ctx, codeExists, "a verification of this number made through another API of this gateway is pending; it ends there, or when it expires", d)
+				return
 			}
+			d.VerificationID = strconv.FormatUint(v.Seq, 10)
 			fail(ctx, codeExists, "a verification of this number is pending; validate it, or send again when it has ended", d)
 			return
 		}
@@ -131,6 +134,9 @@ func where(args *fasthttp.Args) (number, country, mobile string, bad code, detai
 	case region == "":
 		return "", "", "", codeInvalidCountry, fmt.Sprintf("countryCode: %q is not a country calling code", cc)
 	case strings.HasPrefix(mobile, "+"):
+		if !strings.HasPrefix(mobile, "+"+cc) {
+			return "", "", "", codeBadRequest, fmt.Sprintf("mobileNumber: %q is not a number of countryCode %s", mobile, cc)
+		}
 		return mobile, "", mobile, code{}, ""
 	case len(region) == 2:
 		return mobile, region, mobile, code{}, ""
@@ -239,7 +245,10 @@ func ended(v *engine.View) (code, string, bool) {
 	case engine.StatusExpired:
 		return codeExpired, "the code has expired (send a new one)", true
 	case engine.StatusFailed:
-		return codeLimit, "no attempts are left (send a new one)", true
+		if v.Attempts < v.MaxAttempts {
+			return codeAttemptsUsed, "the code could not be delivered (send a new one)", true
+		}
+		return codeAttemptsUsed, "no attempts are left (send a new one)", true
 	case engine.StatusCanceled:
 		return codeInvalidID, "the verification was canceled", true
 	}

@@ -16,6 +16,7 @@ import (
 	"bytes"
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -219,8 +220,20 @@ func (f *Facade) verify(ctx *fasthttp.RequestCtx, tenant string) {
 	httpx.WriteJSON(ctx, 200, out)
 }
 
+// engineError answers an engine error as the native API does, naming
+// NexCode's fields (msisdn for the number).
 func (f *Facade) engineError(ctx *fasthttp.RequestCtx, err error) {
-	httpx.WriteEngineError(ctx, err, f.log)
+	var fe *engine.FieldError
+	var ce *engine.ConcurrentError
+	switch {
+	case errors.As(err, &fe) && (fe.Field == "number" || fe.Field == "country"):
+		httpx.WriteProblem(ctx, httpx.Problem{Status: 422, Code: fe.Code, Field: "msisdn", Detail: fe.Detail})
+	case errors.As(err, &ce):
+		httpx.WriteProblem(ctx, httpx.Problem{Status: 409, Code: "concurrent_verification", Field: "msisdn",
+			Detail: "the number has a pending verification (made through another API, or under the tenant's reject policy)", ID: ce.ID})
+	default:
+		httpx.WriteEngineError(ctx, err, f.log)
+	}
 }
 
 func invalid(ctx *fasthttp.RequestCtx, field, detail string) {

@@ -33,6 +33,7 @@ func TestExchanges(t *testing.T) {
 		o    compattest.Options
 	}{
 		{"testdata/flow.txt", compattest.Options{}},
+		{"testdata/isolation.txt", compattest.Options{}},
 		{"testdata/errors.txt", compattest.Options{Rates: map[string]api.Rate{"other": {PerSecond: 0.001, Burst: 3}}}},
 	} {
 		t.Run(c.file, func(t *testing.T) {

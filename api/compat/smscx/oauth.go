@@ -29,9 +29,20 @@ type tokenAnswer struct {
 // (httpx.Tokens): it works after a restart and on every node with the
 // same server key, until it expires or its application's secret changes.
 func (f *Facade) token(ctx *fasthttp.RequestCtx) {
+	addr := ctx.RemoteIP().String()
+	if blocked, wait := f.logins.Blocked(addr, f.now()); blocked {
+		ctx.Response.Header.Set("X-Rate-Limit-Reset", itoa(f.now().Add(wait).Add(time.Second-1).Unix()))
+		fail(ctx, 429, "rate_limit", 429, "Too many failed logins from this address; retry later")
+		return
+	}
 	id, secret, ok := httpx.BasicAuth(ctx)
 	app := f.creds.Load().Apps[id]
-	if !ok || app == nil || !httpx.Matches(app.Secret, []byte(secret)) {
+	sum := noSecret // an unknown client id costs the same compare as a known one
+	if app != nil {
+		sum = app.Secret
+	}
+	if match := httpx.Matches(sum, []byte(secret)); !ok || app == nil || !match {
+		f.logins.Failed(addr, f.now())
 		ctx.Response.Header.Set("WWW-Authenticate", `Basic realm="SMS.CX"`)
 		fail(ctx, 401, "invalid_client", 1600, "Invalid client")
 		return
@@ -70,7 +81,7 @@ func (f *Facade) token(ctx *fasthttp.RequestCtx) {
 		ttl = DefaultTokenTTL
 	}
 	tok := f.tokens.Issue(httpx.Claims{Audience: API, Tenant: app.Tenant, Subject: app.ID, Scope: scope,
-		Secret: httpx.Fingerprint(app.Secret), Expires: f.now().Add(ttl).Unix()})
+		Secret: f.tokens.Fingerprint(app.Secret), Expires: f.now().Add(ttl).Unix()})
 	ctx.Response.Header.Set("Cache-Control", "no-store") // RFC 6749 §5.1
 	httpx.WriteJSON(ctx, 200, tokenAnswer{AccessToken: tok, ExpiresIn: int64(ttl / time.Second), TokenType: "Bearer", Scope: scope})
 }
@@ -85,3 +96,6 @@ func known(scope string) bool {
 }
 
 func sha256Of(b []byte) [32]byte { return sha256.Sum256(b) }
+
+// noSecret is what an unknown client id's secret is compared with.
+var noSecret = sha256.Sum256([]byte("otpgate: no such client"))

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/valyala/fasthttp"
 
@@ -25,7 +26,7 @@ const defaultTTL = 600 * time.Second
 
 var (
 	trackIDRe  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
-	templateRe = regexp.MustCompile(`^template_([a-z]{2}(?:[-_][a-z]{2,4})?)$`)
+	templateRe = regexp.MustCompile(`^(?i:template_([a-z]{2}(?:[-_][a-z]{2,4})?))$`)
 	countryRe  = regexp.MustCompile(`^[A-Za-z]{2}$`)
 )
 
@@ -73,8 +74,8 @@ func (f *Facade) create(ctx *fasthttp.RequestCtx, c reqCtx) {
 		case !ok || from == "":
 			fail(ctx, 400, "invalid_param", 2004, "The parameter 'from' is empty or not set")
 			return
-		case len(from) < 3 || len(from) > 15:
-			fail(ctx, 400, "invalid_param", 2005, fmt.Sprintf("The parameter 'from' is not valid (min 3, max 15 characters): %d characters", len(from)))
+		case utf8.RuneCountInString(from) < 3 || utf8.RuneCountInString(from) > 15:
+			fail(ctx, 400, "invalid_param", 2005, fmt.Sprintf("The parameter 'from' is not valid (min 3, max 15 characters): %d characters", utf8.RuneCountInString(from)))
 			return
 		}
 		req.SenderID = from
@@ -86,7 +87,7 @@ func (f *Facade) create(ctx *fasthttp.RequestCtx, c reqCtx) {
 		if k == "template" {
 			locale = ""
 		} else if m := templateRe.FindStringSubmatch(k); m != nil {
-			locale = strings.ReplaceAll(m[1], "_", "-")
+			locale = strings.ToLower(strings.ReplaceAll(m[1], "_", "-"))
 		} else {
 			continue
 		}
@@ -276,6 +277,9 @@ func endedError(v *engine.View) (apiError, bool) {
 	case engine.StatusCanceled:
 		return apiError{400, "otp_cancelled", 2024, "The OTP was canceled"}, true
 	case engine.StatusFailed:
+		if v.Attempts < v.MaxAttempts {
+			return apiError{400, "otp_failed", 2026, "The OTP has failed: the PIN could not be delivered"}, true
+		}
 		return apiError{400, "otp_failed", 2026, "The OTP has failed, maximum attempts reached"}, true
 	case engine.StatusExpired:
 		if !markedExpired(v) {

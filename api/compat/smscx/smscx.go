@@ -70,6 +70,7 @@ type Facade struct {
 	mux    httpx.Mux
 	creds  atomic.Pointer[Credentials]
 	tokens httpx.Tokens
+	logins httpx.LoginGuard // failed logins at /oauth/token, by address
 	log    *slog.Logger
 	now    func() time.Time
 }
@@ -222,7 +223,7 @@ func (f *Facade) auth(h handler) fasthttp.RequestHandler {
 				return
 			}
 			app := creds.Apps[c.Subject]
-			if app == nil || app.Tenant != c.Tenant || httpx.Fingerprint(app.Secret) != c.Secret {
+			if app == nil || app.Tenant != c.Tenant || !f.tokens.SameSecret(c.Secret, app.Secret) {
 				ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="SMS.CX", error="invalid_token"`)
 				fail(ctx, 401, "invalid_client", 401, "Invalid access token: its application is no longer configured or its secret changed; get a new one from POST /oauth/token")
 				return

@@ -56,6 +56,7 @@ func TestExchanges(t *testing.T) {
 	}{
 		{"testdata/oauth.txt", compattest.Options{}},
 		{"testdata/flow.txt", compattest.Options{}},
+		{"testdata/isolation.txt", compattest.Options{}},
 		{"testdata/params.txt", compattest.Options{}},
 		{"testdata/ends.txt", compattest.Options{}},
 		{"testdata/limits.txt", compattest.Options{
