@@ -11,7 +11,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -479,8 +478,9 @@ func positive(p *int, field string, scale time.Duration) (time.Duration, *Proble
 }
 
 func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
-	var req CreateRequest
-	if !s.decode(ctx, &req) {
+	req, prob := decodeCreateRequest(ctx.PostBody(), s.cfg.MaxBodyBytes)
+	if prob != nil {
+		writeProblemDoc(ctx, *prob)
 		return
 	}
 	er := engine.CreateRequest{
@@ -518,8 +518,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
 	if key := ctx.Request.Header.Peek("Idempotency-Key"); len(key) > 0 {
 		// The request as parsed, not its bytes: a retry serialised
 		// another way (spacing, key order) is the same request.
-		canon, _ := json.Marshal(req)
-		sum := sha256.Sum256(canon)
+		sum := sha256.Sum256(canonicalCreate(&req))
 		er.IdempotencyKey, er.BodyHash = string(key), sum[:]
 	}
 	c, err := s.cfg.Engine.Create(ctx, er)
@@ -530,9 +529,11 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
 	if c.Replayed {
 		ctx.Response.Header.Set("Idempotent-Replayed", "true")
 	}
-	writeJSON(ctx, 202, CreateResponse{
-		ID: c.ID, Status: c.Status, Number: c.Number, Country: c.Country, Workflow: c.Workflow,
-		ExpiresAt: c.ExpiresAt, MaxAttempts: c.MaxAttempts, Reused: c.Reused,
+	writeBytes(ctx, 202, func(b []byte) []byte {
+		return appendCreateResponse(b, &CreateResponse{
+			ID: c.ID, Status: c.Status, Number: c.Number, Country: c.Country, Workflow: c.Workflow,
+			ExpiresAt: c.ExpiresAt, MaxAttempts: c.MaxAttempts, Reused: c.Reused,
+		})
 	})
 }
 
@@ -550,8 +551,9 @@ func (s *Server) check(ctx *fasthttp.RequestCtx, tenant string) {
 	if !ok {
 		return
 	}
-	var req CheckRequest
-	if !s.decode(ctx, &req) {
+	req, prob := decodeCheckRequest(ctx.PostBody(), s.cfg.MaxBodyBytes)
+	if prob != nil {
+		writeProblemDoc(ctx, *prob)
 		return
 	}
 	if strings.TrimSpace(req.Code) == "" {
@@ -567,7 +569,9 @@ func (s *Server) check(ctx *fasthttp.RequestCtx, tenant string) {
 		s.engineError(ctx, err)
 		return
 	}
-	writeJSON(ctx, 200, CheckResponse{ID: res.ID, Status: res.Status, Verified: res.Verified, AttemptsLeft: res.AttemptsLeft, Reason: res.Reason})
+	writeBytes(ctx, 200, func(b []byte) []byte {
+		return appendCheckResponse(b, &CheckResponse{ID: res.ID, Status: res.Status, Verified: res.Verified, AttemptsLeft: res.AttemptsLeft, Reason: res.Reason})
+	})
 }
 
 func (s *Server) get(ctx *fasthttp.RequestCtx, tenant string) {

@@ -112,6 +112,8 @@ type Store interface {
 	// and the change, its index changes and its webhook items commit
 	// together (see store.ApplyOptions for limits and lazy commits).
 	Apply(id string, fn func(r *store.Record) error, o store.ApplyOptions) (*store.Record, error)
+	// Get reads a verification. What it returns may be shared (a cache's):
+	// the engine reads it and never changes it.
 	Get(id string) (*store.Record, error)
 	// Lookup finds a verification's id by an index (pending and last by
 	// tenant and number, message by connector and message id).

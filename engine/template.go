@@ -132,8 +132,13 @@ func pickText(texts map[string]string, locale string) (string, bool) {
 
 // fill replaces {brand} and {minutes}; {code} stays for the send.
 func fill(text, brand string, minutes int) string {
-	r := strings.NewReplacer("{brand}", brand, "{minutes}", strconv.Itoa(minutes))
-	return r.Replace(text)
+	if strings.Contains(text, "{brand}") {
+		text = strings.ReplaceAll(text, "{brand}", brand)
+	}
+	if strings.Contains(text, "{minutes}") {
+		text = strings.ReplaceAll(text, "{minutes}", strconv.Itoa(minutes))
+	}
+	return text
 }
 
 // render puts the code into a filled template.

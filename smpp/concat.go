@@ -6,7 +6,6 @@ import (
 	"unicode/utf16"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
-	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 )
 
@@ -164,48 +163,28 @@ func buildMessage(m Message, opt textOptions, ref uint16) ([]pdu.Body, submitInf
 	total := len(sp.parts)
 	pdus := make([]pdu.Body, 0, total)
 	for i, payload := range sp.parts {
-		esm := uint8(0)
-		sm := payload
-		p := pdu.NewSubmitSM(nil)
+		f := SMFields{
+			SourceAddrTON: src.TON, SourceAddrNPI: src.NPI, SourceAddr: src.Addr,
+			DestAddrTON: dst.TON, DestAddrNPI: dst.NPI, DestinationAddr: dst.Addr,
+			RegisteredDelivery: 1, DataCoding: sp.dataCoding, ShortMessage: payload,
+		}
 		if total > 1 {
 			switch opt.concat {
 			case ConcatSAR:
-				t := p.TLVFields()
-				_ = t.Set(pdutlv.TagSarMsgRefNum, []byte{byte(ref >> 8), byte(ref)})
-				_ = t.Set(pdutlv.TagSarTotalSegments, uint8(total))
-				_ = t.Set(pdutlv.TagSarSegmentSeqnum, uint8(i+1))
+				f.TLVs = []TLV{
+					{pdutlv.TagSarMsgRefNum, []byte{byte(ref >> 8), byte(ref)}},
+					{pdutlv.TagSarTotalSegments, []byte{uint8(total)}},
+					{pdutlv.TagSarSegmentSeqnum, []byte{uint8(i + 1)}},
+				}
 			default:
-				esm = esmUDHI
+				f.ESMClass = esmUDHI
 				udh := concatUDH(opt.concat, ref, total, i+1)
-				sm = append(udh[:len(udh):len(udh)], payload...)
+				f.ShortMessage = append(udh[:len(udh):len(udh)], payload...)
 			}
 		}
-		f := p.Fields()
-		for _, kv := range []struct {
-			k pdufield.Name
-			v any
-		}{
-			{pdufield.ServiceType, ""},
-			{pdufield.SourceAddrTON, src.TON},
-			{pdufield.SourceAddrNPI, src.NPI},
-			{pdufield.SourceAddr, src.Addr},
-			{pdufield.DestAddrTON, dst.TON},
-			{pdufield.DestAddrNPI, dst.NPI},
-			{pdufield.DestinationAddr, dst.Addr},
-			{pdufield.ESMClass, esm},
-			{pdufield.ProtocolID, uint8(0)},
-			{pdufield.PriorityFlag, uint8(0)},
-			{pdufield.ScheduleDeliveryTime, ""},
-			{pdufield.ValidityPeriod, ""},
-			{pdufield.RegisteredDelivery, uint8(1)},
-			{pdufield.ReplaceIfPresentFlag, uint8(0)},
-			{pdufield.DataCoding, sp.dataCoding},
-			{pdufield.SMDefaultMsgID, uint8(0)},
-			{pdufield.ShortMessage, sm}, // also sets sm_length
-		} {
-			if err := f.Set(kv.k, kv.v); err != nil {
-				return nil, info, fmt.Errorf("build submit_sm field %s: %w", kv.k, err)
-			}
+		p, err := f.PDU(pdu.SubmitSMID)
+		if err != nil {
+			return nil, info, fmt.Errorf("build submit_sm: %w", err)
 		}
 		pdus = append(pdus, p)
 	}

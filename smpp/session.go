@@ -166,7 +166,7 @@ func (s *session) writeBatch(b []byte) (int, error) {
 
 // reply answers a request of the SMSC with a body-less response.
 func (s *session) reply(id pdu.ID, seq uint32, status pdu.Status) {
-	b, err := MarshalPDU(EmptyResp(id), seq, status)
+	b, err := MarshalPDU(emptyRaw(id), seq, status)
 	if err != nil {
 		s.log.Error("smpp cannot serialize response", "command", CommandName(id), "seq", seq, "err", err)
 		return

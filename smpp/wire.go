@@ -46,7 +46,8 @@ func (e *DecodeError) Error() string {
 
 func (e *DecodeError) Unwrap() error { return e.Err }
 
-// ReadPDU reads exactly one PDU from r and decodes it with go-smpp's codec.
+// ReadPDU reads exactly one PDU from r and decodes it: the hot PDUs with
+// our own codec (hotpdu.go), the others with go-smpp's.
 //
 // Errors: an I/O error from r (io.EOF on a clean close between PDUs,
 // io.ErrUnexpectedEOF inside one); *FrameError when the stream is not SMPP
@@ -77,6 +78,9 @@ func ReadPDU(r io.Reader) (pdu.Body, error) {
 	copy(frame, hdr[:])
 	if _, err := io.ReadFull(r, frame[pdu.HeaderLen:]); err != nil {
 		return nil, noEOF(err)
+	}
+	if p, ok := decodeHot(frame); ok {
+		return p, nil
 	}
 	body, err := decodeFrame(frame)
 	if err != nil {
@@ -111,6 +115,13 @@ func decodeFrame(frame []byte) (body pdu.Body, err error) {
 // MarshalPDU serializes p with the given sequence number (and, for responses,
 // command_status) into its wire form.
 func MarshalPDU(p pdu.Body, seq uint32, status pdu.Status) ([]byte, error) {
+	if rp, ok := p.(*RawPDU); ok {
+		if rp.Len() > pdu.MaxSize {
+			return nil, fmt.Errorf("serialize %s seq %d: %d octets exceeds %d", CommandName(rp.h.ID), seq, rp.Len(), pdu.MaxSize)
+		}
+		rp.h.Seq, rp.h.Status, rp.h.Len = seq, status, uint32(rp.Len())
+		return rp.frame(seq, status), nil
+	}
 	h := p.Header()
 	h.Seq = seq
 	h.Status = status
@@ -156,6 +167,9 @@ func EmptyResp(id pdu.ID) pdu.Body {
 // FieldString returns a mandatory field of p as a string (C-strings without
 // their NUL), or "" when p lacks it.
 func FieldString(p pdu.Body, name pdufield.Name) string {
+	if h, ok := p.(*hotPDU); ok {
+		return h.fieldString(name)
+	}
 	f := p.Fields()[name]
 	if f == nil {
 		return ""
@@ -165,6 +179,12 @@ func FieldString(p pdu.Body, name pdufield.Name) string {
 
 // FieldByte returns a one-octet mandatory field of p, or 0 when p lacks it.
 func FieldByte(p pdu.Body, name pdufield.Name) byte {
+	if h, ok := p.(*hotPDU); ok {
+		if b, _ := h.field(name); len(b) > 0 {
+			return b[0]
+		}
+		return 0
+	}
 	f := p.Fields()[name]
 	if f == nil {
 		return 0
@@ -179,6 +199,10 @@ func FieldByte(p pdu.Body, name pdufield.Name) byte {
 // FieldBytes returns the raw octets of a mandatory field of p (for
 // short_message: the payload), or nil when p lacks it.
 func FieldBytes(p pdu.Body, name pdufield.Name) []byte {
+	if h, ok := p.(*hotPDU); ok {
+		b, _ := h.field(name)
+		return b
+	}
 	f := p.Fields()[name]
 	if f == nil {
 		return nil
@@ -192,6 +216,9 @@ func FieldBytes(p pdu.Body, name pdufield.Name) []byte {
 // TLVBytes returns the value of the optional parameter tag in p, or nil and
 // false when p does not carry it.
 func TLVBytes(p pdu.Body, tag pdutlv.Tag) ([]byte, bool) {
+	if h, ok := p.(*hotPDU); ok {
+		return h.tlvValue(tag)
+	}
 	t := p.TLVFields()[tag]
 	if t == nil {
 		return nil, false

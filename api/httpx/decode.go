@@ -25,14 +25,23 @@ type Decode struct {
 // what is wrong: an oversize or empty body, bad JSON, a wrong type, data
 // after the object, a field v does not name (unless allowed).
 func DecodeJSON(ctx *fasthttp.RequestCtx, v any, o Decode) bool {
-	body := ctx.PostBody()
-	if o.MaxBytes > 0 && len(body) > o.MaxBytes {
-		writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body is %d bytes, the limit is %d", len(body), o.MaxBytes))
+	if p := DecodeJSONBody(ctx.PostBody(), v, o); p != nil {
+		WriteProblem(ctx, *p)
 		return false
 	}
+	return true
+}
+
+// DecodeJSONBody is DecodeJSON's reading: nil, or the problem it answers.
+func DecodeJSONBody(body []byte, v any, o Decode) *Problem {
+	bad := func(code, field, detail string) *Problem {
+		return &Problem{Status: 400, Code: code, Field: field, Detail: detail}
+	}
+	if o.MaxBytes > 0 && len(body) > o.MaxBytes {
+		return &Problem{Status: 413, Code: "body_too_large", Detail: fmt.Sprintf("request body is %d bytes, the limit is %d", len(body), o.MaxBytes)}
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		writeProblem(ctx, 400, "malformed_json", "", "the request body is empty; send a JSON object")
-		return false
+		return bad("malformed_json", "", "the request body is empty; send a JSON object")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if !o.AllowUnknown {
@@ -41,32 +50,27 @@ func DecodeJSON(ctx *fasthttp.RequestCtx, v any, o Decode) bool {
 	err := dec.Decode(v)
 	if err == nil {
 		if _, terr := dec.Token(); terr != io.EOF {
-			writeProblem(ctx, 400, "malformed_json", "", "unexpected data after the JSON object")
-			return false
+			return bad("malformed_json", "", "unexpected data after the JSON object")
 		}
-		return true
+		return nil
 	}
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syn):
-		writeProblem(ctx, 400, "malformed_json", "", fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn))
+		return bad("malformed_json", "", fmt.Sprintf("invalid JSON at byte %d: %v", syn.Offset, syn))
 	case errors.As(err, &typ):
-		field := typ.Field
-		if field == "" {
-			writeProblem(ctx, 400, "malformed_json", "", "the body must be a JSON object")
-			return false
+		if typ.Field == "" {
+			return bad("malformed_json", "", "the body must be a JSON object")
 		}
-		writeProblem(ctx, 400, "invalid_type", field, fmt.Sprintf("%s must be %s, not %s", field, jsonKind(typ.Type.Kind().String()), typ.Value))
+		return bad("invalid_type", typ.Field, fmt.Sprintf("%s must be %s, not %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value))
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		writeProblem(ctx, 400, "malformed_json", "", "the JSON body ends early")
+		return bad("malformed_json", "", "the JSON body ends early")
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		writeProblem(ctx, 400, "unknown_field", field, fmt.Sprintf("unknown field %q", field))
-	default:
-		writeProblem(ctx, 400, "malformed_json", "", err.Error())
+		return bad("unknown_field", field, fmt.Sprintf("unknown field %q", field))
 	}
-	return false
+	return bad("malformed_json", "", err.Error())
 }
 
 func jsonKind(k string) string {
@@ -83,8 +87,4 @@ func jsonKind(k string) string {
 		return "a number"
 	}
 	return k
-}
-
-func writeProblem(ctx *fasthttp.RequestCtx, status int, code, field, detail string) {
-	WriteProblem(ctx, Problem{Status: status, Code: code, Field: field, Detail: detail})
 }

@@ -72,22 +72,30 @@ type Record struct {
 	patches int
 }
 
-// clone returns a deep copy: Update hands fn a copy and keeps the original
-// to derive index changes from.
+// clone returns a copy of r to change: Apply hands fn a copy and keeps the
+// original (the cached, committed value) to diff against and to serve
+// readers, so nothing fn does may reach the original's memory.
+//
+// Invariant: the engine only replaces or appends to Workflow, CodeHash,
+// CodeSealed, StepWaits, Events and a message's Failed and Skipped (never
+// writes one of their elements in place), so those are shared, clipped to
+// their length so that an append copies them; Messages, their Parts and
+// Deadlines are changed in place, so they are copied.
 func (r *Record) clone() *Record {
 	c := *r
-	c.Workflow = slices.Clone(r.Workflow)
-	c.CodeHash = slices.Clone(r.CodeHash)
-	c.CodeSealed = slices.Clone(r.CodeSealed)
+	c.Workflow = slices.Clip(r.Workflow)
+	c.CodeHash = slices.Clip(r.CodeHash)
+	c.CodeSealed = slices.Clip(r.CodeSealed)
+	c.StepWaits = slices.Clip(r.StepWaits)
+	c.Events = slices.Clip(r.Events)
 	c.Messages = slices.Clone(r.Messages)
 	for i := range c.Messages {
-		c.Messages[i].Parts = slices.Clone(c.Messages[i].Parts)
-		c.Messages[i].Failed = slices.Clone(c.Messages[i].Failed)
-		c.Messages[i].Skipped = slices.Clone(c.Messages[i].Skipped)
+		m := &c.Messages[i]
+		m.Parts = slices.Clone(m.Parts)
+		m.Failed = slices.Clip(m.Failed)
+		m.Skipped = slices.Clip(m.Skipped)
 	}
-	c.Events = slices.Clone(r.Events)
 	c.Deadlines = slices.Clone(r.Deadlines)
-	c.StepWaits = slices.Clone(r.StepWaits)
 	c.ops = nil
 	c.clearHanded = false
 	return &c

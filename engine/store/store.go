@@ -524,14 +524,16 @@ func (s *Store) get(key []byte) ([]byte, bool, error) {
 	return out, true, nil
 }
 
-// Get returns a copy of the record, or ErrNotFound.
+// Get returns the record, or ErrNotFound. The record may be the one the
+// record cache holds, shared with every reader: callers read it and never
+// change it (a change goes through Apply, which copies).
 func (s *Store) Get(id string) (*Record, error) {
 	if err := s.enter(); err != nil {
 		return nil, err
 	}
 	defer s.leave()
 	if r, ok := s.recs.get(id); ok {
-		return r.clone(), nil
+		return r, nil
 	}
 	return s.load(id)
 }

@@ -286,14 +286,27 @@ func BenchmarkInsertSyncAlways(b *testing.B) {
 // Update function cannot change the record Update diffs against. A field
 // added to Record with a slice or map must be added to clone: this test
 // fills every field through reflection and fails when one is shared.
-func TestCloneIsDeep(t *testing.T) {
+// TestCloneIsSafe: what the engine changes in place (messages, their
+// parts, deadlines) is copied; what it only appends to is shared but
+// clipped, so two copies that append never write into one array.
+func TestCloneIsSafe(t *testing.T) {
+	events := make([]Event, 1, 4) // spare capacity: an unclipped share would be written into
+	events[0] = Event{Type: "e"}
 	r := &Record{ID: "a", Workflow: []string{"sms"}, CodeHash: []byte{1}, CodeSealed: []byte{2},
-		Messages: []Message{{MessageID: "m"}}, Events: []Event{{Type: "e"}}, Deadlines: []Deadline{{Kind: "k"}}}
+		Messages: []Message{{MessageID: "m", Parts: []Part{{ID: "p", State: "submitted"}}, Failed: make([]string, 0, 2)}},
+		Events:   events, Deadlines: []Deadline{{Kind: "k"}}}
 	c := r.clone()
-	c.Workflow[0], c.CodeHash[0], c.CodeSealed[0] = "voice", 9, 9
-	c.Messages[0].MessageID, c.Events[0].Type, c.Deadlines[0].Kind = "x", "x", "x"
-	if r.Workflow[0] != "sms" || r.CodeHash[0] != 1 || r.CodeSealed[0] != 2 || r.Messages[0].MessageID != "m" || r.Events[0].Type != "e" || r.Deadlines[0].Kind != "k" {
-		t.Fatalf("clone shares memory with the original: %+v", r)
+	c.Messages[0].MessageID, c.Messages[0].Parts[0].State, c.Deadlines[0].Kind = "x", "delivered", "x"
+	if r.Messages[0].MessageID != "m" || r.Messages[0].Parts[0].State != "submitted" || r.Deadlines[0].Kind != "k" {
+		t.Fatalf("an in-place change of the copy reached the original: %+v", r)
+	}
+	c1, c2 := r.clone(), r.clone()
+	c1.Events = append(c1.Events, Event{Type: "one"})
+	c2.Events = append(c2.Events, Event{Type: "two"})
+	c1.Messages[0].Failed = append(c1.Messages[0].Failed, "c1")
+	c2.Messages[0].Failed = append(c2.Messages[0].Failed, "c2")
+	if c1.Events[1].Type != "one" || c2.Events[1].Type != "two" || c1.Messages[0].Failed[0] != "c1" || len(r.Events) != 1 {
+		t.Fatalf("two copies appended into one array: %v %v %v", c1.Events, c2.Events, c1.Messages[0].Failed)
 	}
 	rt := reflect.TypeOf(*r)
 	for i := 0; i < rt.NumField(); i++ {
@@ -475,8 +488,8 @@ func TestCountersSurviveReopenAndGuardInserts(t *testing.T) {
 	}
 }
 
-// Get never hands out the cache's own entries, and the cache forgets
-// purged records.
+// A change's fn never works on the cache's own entry (what Get hands
+// out), and the cache forgets purged records.
 func TestRecordCacheCopiesAndForgets(t *testing.T) {
 	s := openT(t, t.TempDir())
 	defer s.Close()
@@ -484,20 +497,32 @@ func TestRecordCacheCopiesAndForgets(t *testing.T) {
 	if err := s.Insert(rec("a", "+391", now)); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Get("a")
+	before, err := s.Get("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	got.Status, got.Deadlines[0].Kind = "scribbled", "scribbled"
-	if _, err := s.Update("a", func(r *Record) error { r.Attempts++; return nil }); err != nil {
+	if _, err := s.Update("a", func(r *Record) error {
+		r.Attempts++
+		r.Deadlines[0].Kind = "moved" // in place, in fn's copy
+		return nil
+	}); err != nil {
 		t.Fatal(err)
+	}
+	if before.Attempts != 0 || before.Deadlines[0].Kind != "expire" {
+		t.Fatalf("a change reached a record read before it: %+v", before)
 	}
 	again, err := s.Get("a")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if again.Status != "pending" || again.Deadlines[0].Kind != "expire" || again.Attempts != 1 || len(again.Events) != 0 {
-		t.Fatalf("a caller's change reached the cache: %+v", again)
+	if again.Attempts != 1 || again.Deadlines[0].Kind != "moved" {
+		t.Fatalf("the change is not what is read after it: %+v", again)
+	}
+	if _, err := s.Update("a", func(r *Record) error { r.Status = "scribbled"; return ErrNoChange }); err != nil {
+		t.Fatal(err)
+	}
+	if again.Status != "pending" {
+		t.Fatalf("an abandoned change reached the cache: %+v", again)
 	}
 	if err := s.Purge("a"); err != nil {
 		t.Fatal(err)

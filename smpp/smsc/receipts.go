@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/fiorix/go-smpp/smpp/pdu"
-	"github.com/fiorix/go-smpp/smpp/pdu/pdufield"
 	"github.com/fiorix/go-smpp/smpp/pdu/pdutlv"
 
 	"github.com/otpgate/otpgate/smpp"
@@ -189,43 +188,18 @@ func receiptExcerpt(text string) string {
 // originator, esm_class 0x04, text plus receipted_message_id and
 // message_state TLVs.
 func deliverSM(r receipt, done time.Time) (pdu.Body, error) {
-	p := smpp.NewDeliverSM()
-	f := p.Fields()
-	to := strings.TrimPrefix(r.msg.To, "+")
-	from := strings.TrimPrefix(r.msg.From, "+")
-	state := receiptStats[r.stat].state
-	for _, kv := range []struct {
-		k pdufield.Name
-		v any
-	}{
-		{pdufield.ServiceType, ""},
-		{pdufield.SourceAddrTON, smpp.TONInternational},
-		{pdufield.SourceAddrNPI, smpp.NPIE164},
-		{pdufield.SourceAddr, to},
-		{pdufield.DestAddrTON, r.srcTON},
-		{pdufield.DestAddrNPI, r.srcNPI},
-		{pdufield.DestinationAddr, from},
-		{pdufield.ESMClass, uint8(0x04)},
-		{pdufield.ProtocolID, uint8(0)},
-		{pdufield.PriorityFlag, uint8(0)},
-		{pdufield.ScheduleDeliveryTime, ""},
-		{pdufield.ValidityPeriod, ""},
-		{pdufield.RegisteredDelivery, uint8(0)},
-		{pdufield.ReplaceIfPresentFlag, uint8(0)},
-		{pdufield.DataCoding, smpp.DataCodingDefault},
-		{pdufield.SMDefaultMsgID, uint8(0)},
-		{pdufield.ShortMessage, []byte(receiptText(r, done))},
-	} {
-		if err := f.Set(kv.k, kv.v); err != nil {
-			return nil, fmt.Errorf("build deliver_sm field %s: %w", kv.k, err)
-		}
+	f := smpp.SMFields{
+		SourceAddrTON: smpp.TONInternational, SourceAddrNPI: smpp.NPIE164, SourceAddr: strings.TrimPrefix(r.msg.To, "+"),
+		DestAddrTON: r.srcTON, DestAddrNPI: r.srcNPI, DestinationAddr: strings.TrimPrefix(r.msg.From, "+"),
+		ESMClass: 0x04, DataCoding: smpp.DataCodingDefault, ShortMessage: []byte(receiptText(r, done)),
+		TLVs: []smpp.TLV{
+			{Tag: pdutlv.TagReceiptedMessageID, Value: append([]byte(r.msg.ReceiptID), 0)},
+			{Tag: pdutlv.TagMessageStateOption, Value: []byte{receiptStats[r.stat].state}},
+		},
 	}
-	t := p.TLVFields()
-	if err := t.Set(pdutlv.TagReceiptedMessageID, pdutlv.CString(r.msg.ReceiptID)); err != nil {
-		return nil, fmt.Errorf("build deliver_sm receipted_message_id: %w", err)
-	}
-	if err := t.Set(pdutlv.TagMessageStateOption, state); err != nil {
-		return nil, fmt.Errorf("build deliver_sm message_state: %w", err)
+	p, err := f.PDU(pdu.DeliverSMID)
+	if err != nil {
+		return nil, fmt.Errorf("build deliver_sm: %w", err)
 	}
 	return p, nil
 }

@@ -534,10 +534,11 @@ func (ss *session) answer(seq uint32, status pdu.Status, m Message) {
 }
 
 func (ss *session) writeSubmitResp(seq uint32, status pdu.Status, m Message, flush bool) {
-	resp := pdu.NewSubmitSMResp()
+	id := ""
 	if status == 0 {
-		_ = resp.Fields().Set(pdufield.MessageID, m.ID)
+		id = m.ID
 	}
+	resp := smpp.MessageIDResp(pdu.SubmitSMRespID, id)
 	hook := ss.srv.cfg.OnSubmitAnswered
 	if status != 0 || hook == nil {
 		ss.send(resp, seq, status, flush)
