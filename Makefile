@@ -8,7 +8,7 @@ BENCH_WARMUP   ?= 2s
 BENCH_RECORDS  ?= 1000000
 BENCH_PENDING  ?= 100000
 
-.PHONY: all build run test test-short test-deps check-tracked vet fmt-check bench bench-go bench-full clean
+.PHONY: all build run test test-short test-deps check-tracked vet fmt-check bench bench-go bench-full bench-readme clean
 
 ## test-deps: what the tests need beyond Go (sipp, jq, node-smpp), idempotently, in exact versions
 test-deps:
@@ -50,9 +50,15 @@ fmt-check:
 bench: build bench-go
 	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --then-open-loop-at 0.5
 	./$(BIN) bench api --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --ceiling=false
-	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
-	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench profile --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
+	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --out bench-results/smpp-latency.json
+	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --out bench-results/smpp.json
 	./$(BIN) bench memory --records $(BENCH_RECORDS) --pending $(BENCH_PENDING) --duration $(BENCH_DURATION)
+
+## bench-readme: README's performance section from the reports of the last
+## runs (bench-results/*.json, kept in docs/bench/)
+bench-readme: build
+	./$(BIN) bench readme --from bench-results
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchtime 1s ./router/ ./internal/phone/ ./engine/... ./smpp/...

@@ -1,6 +1,6 @@
 module github.com/otpgate/otpgate
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
@@ -9,6 +9,7 @@ require (
 	github.com/emiago/sipgo v1.7.2
 	github.com/fasthttp/router v1.5.4
 	github.com/fiorix/go-smpp v0.0.0-20210403173735-2894b96e70ba
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/icholy/digest v1.2.0
 	github.com/nyaruka/phonenumbers/v2 v2.0.7
 	github.com/pion/rtp v1.10.6

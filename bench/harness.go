@@ -12,6 +12,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -252,12 +254,35 @@ func WriteTable(w io.Writer, results ...Result) {
 	}
 }
 
-// WriteJSON writes results to path (creating its directory).
+// Machine describes where a report was measured: figures from machines of
+// one kind differ by up to three times, so each report names its own.
+func Machine() string {
+	model := "unknown CPU"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		if _, err := fmt.Sscanf(string(b), "MemTotal: %d kB", &kb); err == nil {
+			mem = fmt.Sprintf(", %d GiB", (kb+512*1024)>>20)
+		}
+	}
+	return fmt.Sprintf("%d cores (%s)%s, %s", runtime.NumCPU(), model, mem, runtime.Version())
+}
+
+// WriteJSON writes results to path (creating its directory), with the
+// machine they were measured on.
 func WriteJSON(path string, results ...Result) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	b, err := json.MarshalIndent(map[string]any{"results": results}, "", "  ")
+	b, err := json.MarshalIndent(map[string]any{"results": results, "machine": Machine()}, "", "  ")
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ import (
 	"github.com/otpgate/otpgate/tts"
 )
 
-const benchUsage = "usage: otpgate bench api|e2e|ceiling|smpp|voice|get|memory [flags] (otpgate bench SCENARIO --help for its flags)"
+const benchUsage = "usage: otpgate bench api|e2e|profile|ceiling|smpp|voice|get|memory|readme [flags] (otpgate bench SCENARIO --help for its flags)"
 
 func runBench(args []string) error {
 	if len(args) == 0 {
@@ -50,8 +50,12 @@ func runBench(args []string) error {
 		return runBenchGet(args[1:])
 	case "memory":
 		return runBenchMemory(args[1:])
+	case "profile":
+		return runBenchProfile(args[1:])
+	case "readme":
+		return runBenchReadme(args[1:])
 	}
-	return fmt.Errorf("bench: unknown scenario %q (api, e2e, ceiling, smpp, voice, get, memory)", args[0])
+	return fmt.Errorf("bench: unknown scenario %q (api, e2e, profile, ceiling, smpp, voice, get, memory, readme)", args[0])
 }
 
 // runBenchVoice places N concurrent calls against a SIP simulator this
@@ -179,7 +183,7 @@ func runBenchAPI(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured part (gateway included when in-process) to this file")
 	rate := fs.Float64("rate", 0, "open loop: start this many operations a second (latency from the scheduled start); 0: closed loop")
 	atFraction := fs.Float64("then-open-loop-at", 0, "after the closed-loop run, run open loop at this fraction of the rate it reached (0.5: the p99 at half the maximum rate)")
-	memProfile := fs.String("memprofile", "", "write an allocation profile (all allocations since start) to this file at the end")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (all allocations since start) to this file at the end, and one of those before the measured part to FILE.start")
 	traceFile := fs.String("trace", "", "write an execution trace of one second of the measured part to this file (go tool trace)")
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
 	if err := fs.Parse(args); err != nil {
@@ -309,7 +313,16 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		}
 		results = append(results, cres)
 	}
-	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: func() { legs.Reset(); atSMSCStart = atSMSC.Load() }}, op)
+	onMeasure := func() {
+		legs.Reset()
+		atSMSCStart = atSMSC.Load()
+		if *memProfile != "" { // what was allocated before the measured part, to subtract (bench profile)
+			if err := writeAllocs(*memProfile + ".start"); err != nil {
+				fmt.Fprintln(os.Stderr, "memprofile:", err)
+			}
+		}
+	}
+	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: onMeasure}, op)
 	if err != nil {
 		return err
 	}
@@ -340,15 +353,9 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		results = append(results, half)
 	}
 	if *memProfile != "" {
-		f, err := os.Create(*memProfile)
-		if err != nil {
+		if err := writeAllocs(*memProfile); err != nil {
 			return err
 		}
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
-			f.Close()
-			return err
-		}
-		f.Close()
 	}
 	bench.WriteTable(os.Stdout, results...)
 	if err := bench.WriteJSON(*out, results...); err != nil {
@@ -397,4 +404,17 @@ func runBenchCeiling(args []string) error {
 		return err
 	}
 	return bench.WriteSVG(strings.TrimSuffix(*out, filepath.Ext(*out))+".svg", res)
+}
+
+// writeAllocs writes the allocation profile so far to path.
+func writeAllocs(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

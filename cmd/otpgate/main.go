@@ -38,6 +38,7 @@ func main() {
 	switch os.Args[1] {
 	case "serve":
 		spareProc()
+		setGCPercent()
 		err = runServe(args)
 	case "smsc-sim":
 		err = runSMSCSim(args)
@@ -49,6 +50,7 @@ func main() {
 		err = runRoute(args, os.Stdout)
 	case "bench":
 		spareProc() // the gateway a bench starts in-process runs as serve would
+		setGCPercent()
 		err = runBench(args)
 	case "version", "--version":
 		fmt.Println("otpgate", version)

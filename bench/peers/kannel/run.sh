@@ -85,7 +85,9 @@ for _ in $(seq 50); do
 done
 sent() { curl -s "http://127.0.0.1:13000/status.txt?password=bench" | sed -n 's/.*SMS: received [0-9]* ([0-9]* queued), sent \([0-9]*\).*/\1/p' | head -1; }
 url="http://127.0.0.1:13013/cgi-bin/sendsms?username=bench&password=bench&from=Otpgate&to=39347{n}&text=Your+code+is+482913&dlr-mask=$dlrmask"
-"$bin" bench get --name kannel-sendsms --url "$url" --warmup 0s --duration $((secs + 4))s --out "$work/kannel.json" >/dev/null 2>&1 &
+# both sides get the same warm-up (2 s) and measured time; for each, the
+# rate that reached the SMSC and the p50/p99 of the HTTP answer
+"$bin" bench get --name kannel-sendsms --url "$url" --warmup 2s --duration "${secs}s" --out "$work/kannel.json" >/dev/null 2>&1 &
 load=$!
 sleep 2
 s1=$(sent); t1=$(date +%s.%N)
@@ -93,16 +95,37 @@ sleep "$secs"
 s2=$(sent); t2=$(date +%s.%N)
 wait $load || true
 krate=$(echo "($s2 - $s1) / ($t2 - $t1)" | bc -l)
-orate=$("$bin" bench api --mode create --duration ${secs}s --warmup 2s --ceiling=false --out "$work/otpgate.json" 2>/dev/null | awk '$1=="api" {print $5}')
+"$bin" bench api --mode create --duration "${secs}s" --warmup 2s --ceiling=false --out "$work/otpgate.json" >/dev/null 2>&1
+field() { jq -r ".results[0].$2" "$1"; }
+orate=$(field "$work/otpgate.json" rate_per_s)
+ratio=$(echo "$orate / $krate" | bc -l)
 printf 'receipts: %s\n' "$([[ $receipts == 1 ]] && echo on || echo off)"
-printf 'kannel 1.4 (sendsms → bearerbox → SMPP): %8.0f submit_sm/s at the SMSC (HTTP 202 = queued in memory)\n' "$krate"
-printf 'otpgate (API → durable store → SMPP):      %8.0f creates/s (HTTP 202 = fsynced), each one submit_sm\n' "$orate"
-printf 'ratio otpgate / kannel: %.2f\n' "$(echo "$orate / $krate" | bc -l)"
+printf 'kannel 1.4 (sendsms → bearerbox → SMPP): %8.0f submit_sm/s at the SMSC (HTTP 202 = queued in memory); answer p50 %s ms, p99 %s ms\n' \
+	"$krate" "$(field "$work/kannel.json" p50_ms)" "$(field "$work/kannel.json" p99_ms)"
+printf 'otpgate (API → durable store → SMPP):      %8.0f creates/s (HTTP 202 = fsynced), each one submit_sm; answer p50 %s ms, p99 %s ms\n' \
+	"$orate" "$(field "$work/otpgate.json" p50_ms)" "$(field "$work/otpgate.json" p99_ms)"
+printf 'ratio otpgate / kannel: %.2f\n' "$ratio"
+erate=0
+eratio=0
 if [[ "$receipts" == 1 ]]; then
 	# Kannel's figure with receipts beside Otpgate's full verifications
 	# (create, SMS and its receipt stored, check of the code): more work per
 	# message than Kannel does, measured in the same run.
-	erate=$("$bin" bench api --mode e2e --duration ${secs}s --warmup 2s --ceiling=false --out "$work/otpgate-e2e.json" 2>/dev/null | awk '$1=="api" {print $5}')
+	"$bin" bench api --mode e2e --duration "${secs}s" --warmup 2s --ceiling=false --out "$work/otpgate-e2e.json" >/dev/null 2>&1
+	erate=$(field "$work/otpgate-e2e.json" rate_per_s)
+	eratio=$(echo "$erate / $krate" | bc -l)
 	printf 'otpgate full verifications (create, SMS, receipt stored, check): %8.0f/s\n' "$erate"
-	printf 'ratio otpgate full verifications / kannel with receipts: %.2f\n' "$(echo "$erate / $krate" | bc -l)"
+	printf 'ratio otpgate full verifications / kannel with receipts: %.2f\n' "$eratio"
 fi
+# the report bench readme reads
+name=kannel
+[[ "$receipts" == 1 ]] && name=kannel-receipts
+mkdir -p "$root/bench-results"
+jq -n --arg machine "$(jq -r .machine "$work/otpgate.json")" --argjson secs "$secs" \
+	--argjson krate "$krate" --argjson kp50 "$(field "$work/kannel.json" p50_ms)" --argjson kp99 "$(field "$work/kannel.json" p99_ms)" \
+	--argjson orate "$orate" --argjson op50 "$(field "$work/otpgate.json" p50_ms)" --argjson op99 "$(field "$work/otpgate.json" p99_ms)" \
+	--argjson ratio "$ratio" --argjson erate "$erate" --argjson eratio "$eratio" \
+	'{machine: $machine, seconds: $secs, kannel_rate: $krate, kannel_p50_ms: $kp50, kannel_p99_ms: $kp99,
+	  otpgate_rate: $orate, otpgate_p50_ms: $op50, otpgate_p99_ms: $op99, ratio: $ratio,
+	  otpgate_e2e_rate: $erate, e2e_ratio: $eratio}' >"$root/bench-results/$name.json"
+echo "report: bench-results/$name.json"
