@@ -82,6 +82,12 @@ type Config struct {
 	Ready func() (bool, []string)
 	// MaxBodyBytes bounds a request body. Default 16 KiB.
 	MaxBodyBytes int
+	// MaxCallbackBytes bounds the body of a channel provider's callback
+	// (HandleCallback): Meta batches statuses into one notification of up
+	// to a few MB. Default 1 MiB. The server reads at most the larger of
+	// this and 4×MaxBodyBytes before any handler runs, so a larger value
+	// lets any client make the server buffer that much per request.
+	MaxCallbackBytes int
 	// AdminKeys are the hashes of the admin API keys ("sha256:<hex>"), for
 	// /admin/…; without any, every /admin/… request is refused.
 	AdminKeys []string
@@ -117,6 +123,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 16 << 10
+	}
+	if cfg.MaxCallbackBytes <= 0 {
+		cfg.MaxCallbackBytes = 1 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -173,7 +182,7 @@ func New(cfg Config) (*Server, error) {
 	s.srv = &fasthttp.Server{
 		Handler:            cleanPath(r.Handler),
 		Name:               "otpgate",
-		MaxRequestBodySize: cfg.MaxBodyBytes * 4, // hard cap; handlers answer 413 past MaxBodyBytes
+		MaxRequestBodySize: max(cfg.MaxBodyBytes*4, cfg.MaxCallbackBytes), // hard cap; handlers answer 413 past their own limit
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       10 * time.Second,
 		IdleTimeout:        60 * time.Second,
@@ -239,6 +248,19 @@ func (s *Server) Handle(method, path, endpoint string, h fasthttp.RequestHandler
 	s.router.Handle(method, path, s.wrap(endpoint, func(ctx *fasthttp.RequestCtx) {
 		if n := len(ctx.PostBody()); n > s.cfg.MaxBodyBytes {
 			writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("request body is %d bytes, the limit is %d (http.max_body_bytes)", n, s.cfg.MaxBodyBytes))
+			return
+		}
+		h(ctx)
+	}))
+}
+
+// HandleCallback mounts a channel provider's callback (WhatsApp's
+// webhook): no tenant key (the handler checks the provider's signature),
+// bodies up to MaxCallbackBytes, metrics by endpoint.
+func (s *Server) HandleCallback(method, path, endpoint string, h fasthttp.RequestHandler) {
+	s.router.Handle(method, path, s.wrap(endpoint, func(ctx *fasthttp.RequestCtx) {
+		if n := len(ctx.PostBody()); n > s.cfg.MaxCallbackBytes {
+			writeProblem(ctx, 413, "body_too_large", "", fmt.Sprintf("callback body is %d bytes, the limit is %d (http.max_callback_bytes)", n, s.cfg.MaxCallbackBytes))
 			return
 		}
 		h(ctx)

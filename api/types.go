@@ -56,11 +56,15 @@ type Verification = engine.View
 
 // SandboxMessage is one SMS the sandbox SMSC received.
 type SandboxMessage struct {
-	ID         string    `json:"id"`
-	From       string    `json:"from"`
-	To         string    `json:"to"`
-	Text       string    `json:"text"`
-	Encoding   string    `json:"encoding"`
+	ID      string `json:"id"`
+	Channel string `json:"channel"` // sms | whatsapp | rcs
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Text    string `json:"text"`
+	// Encoding is an SMS's (GSM7, UCS2, …); Status a chat message's as
+	// the simulator last reported it (sent, delivered, read, failed).
+	Encoding   string    `json:"encoding,omitempty"`
+	Status     string    `json:"status,omitempty"`
 	ReceivedAt time.Time `json:"received_at"`
 }
 

@@ -53,6 +53,22 @@ func (l *Legs) ReceiptStored(number string, sent, acked time.Time) {
 	}
 }
 
+// DeliveredStored records the legs of a WhatsApp message's delivered
+// status: accepted is when the Cloud API (simulator) took the message,
+// sent when it posted the callback, taken when the gateway answered it
+// 200 (which it does once the status is stored).
+func (l *Legs) DeliveredStored(number string, accepted, sent, taken time.Time) {
+	l.mu.Lock()
+	t0, ok := l.started[number]
+	delete(l.started, number)
+	l.mu.Unlock()
+	l.record("4 delivered callback to stored (its 200)", taken.Sub(sent))
+	l.record("6 send accepted to delivered stored", taken.Sub(accepted))
+	if ok {
+		l.record("5 request to delivered stored", taken.Sub(t0))
+	}
+}
+
 func (l *Legs) record(leg string, d time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -93,6 +109,8 @@ type APIConfig struct {
 	Conns int
 	// Legs records per-leg latencies in ModeE2E.
 	Legs *Legs
+	// Channel of the verifications: sms (default) or whatsapp.
+	Channel string
 }
 
 // APIOp returns the operation of the api scenario. Each op uses a number
@@ -118,6 +136,10 @@ func APIOp(cfg APIConfig) (Op, error) {
 	addr := strings.TrimPrefix(strings.TrimPrefix(base, "http://"), "https://")
 	hc := &fasthttp.HostClient{Addr: addr, MaxConns: cfg.Conns, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, IsTLS: strings.HasPrefix(base, "https://")}
 	authz := "Bearer " + cfg.Key
+	leg2 := "2 202 to submit_sm at the SMSC"
+	if cfg.Channel == "whatsapp" {
+		leg2 = "2 202 to the message at the Cloud API"
+	}
 	var seq atomic.Uint64
 	seq.Store(rand.Uint64N(5_000_000))
 	post := func(ctx context.Context, path string, body []byte, want int, out any) error {
@@ -144,6 +166,9 @@ func APIOp(cfg APIConfig) (Op, error) {
 	return func(ctx context.Context, _ int) error {
 		number := fmt.Sprintf("+39347%07d", seq.Add(1)%10_000_000)
 		body := `{"number":"` + number + `","template":"{code}"}`
+		if cfg.Channel != "" && cfg.Channel != "sms" {
+			body = `{"number":"` + number + `","channel":"` + cfg.Channel + `"}`
+		}
 		var cr api.CreateResponse
 		t0 := time.Now()
 		if cfg.Mode == ModeE2E {
@@ -167,7 +192,7 @@ func APIOp(cfg APIConfig) (Op, error) {
 		}
 		if cfg.Legs != nil {
 			cfg.Legs.record("1 api answer", t1.Sub(t0))
-			cfg.Legs.record("2 202 to submit_sm at the SMSC", at.Sub(t1))
+			cfg.Legs.record(leg2, at.Sub(t1))
 			cfg.Legs.record("3 check", time.Since(t3))
 		}
 		if !res.Verified {

@@ -365,8 +365,8 @@ func (e *Engine) workflow(req CreateRequest, t *Tenant) ([]string, error) {
 		return nil, fieldErr("workflow", "at most 5 steps")
 	}
 	for _, ch := range wf {
-		if ch != ChannelSMS && ch != ChannelVoice {
-			return nil, fieldErr(field, "%q is not a channel (sms, voice)", ch)
+		if !slices.Contains(knownChannels, ch) {
+			return nil, fieldErr(field, "%q is not a channel (%s)", ch, strings.Join(knownChannels, ", "))
 		}
 		if !e.cfg.Channels[ch] {
 			return nil, &FieldError{Field: field, Code: "channel_unavailable", Detail: fmt.Sprintf("channel %q is not available on this gateway", ch)}
@@ -412,7 +412,11 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 		},
 	}
 	if len(p.workflow) > 1 {
-		rec.Deadlines = append(rec.Deadlines, store.Deadline{At: now.Add(nextWait(rec)), Kind: deadlineNext})
+		wait, raised := e.stepWait(rec)
+		if raised {
+			rec.Events[0].Detail = raisedNote(first, wait)
+		}
+		rec.Deadlines = append(rec.Deadlines, store.Deadline{At: now.Add(wait), Kind: deadlineNext})
 	}
 	return rec, nil
 }

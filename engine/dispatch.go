@@ -3,13 +3,14 @@ package engine
 import (
 	"cmp"
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/VictoriaMetrics/metrics"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/router"
 )
@@ -96,6 +97,63 @@ type permanent interface{ Permanent() bool }
 func isPermanent(err error) bool {
 	var p permanent
 	return errors.As(err, &p) && p.Permanent()
+}
+
+// isUnknown: the connector could not tell whether the far end took the
+// message (see Outbound).
+func isUnknown(err error) bool {
+	var u interface{ Unknown() bool }
+	return errors.As(err, &u) && u.Unknown()
+}
+
+// recipientFailure: the far end refused the message for its recipient
+// (not a WhatsApp user, no RCS), so no other route of the channel can do
+// better and the step fails at once.
+func recipientFailure(err error) bool {
+	var r interface{ Recipient() bool }
+	return errors.As(err, &r) && r.Recipient()
+}
+
+// blindResend says, per channel, whether a message whose fate is unknown
+// (its send timed out, or the process died after handing it over) is sent
+// again. SMS: yes, at most once (an SMSC has no idempotency key; one
+// duplicate is the documented price of never dropping a code). RCS: yes,
+// with the same client-chosen message id, which the RBM API refuses as a
+// duplicate, so the phone gets it once. WhatsApp: no; the Cloud API has no
+// idempotency key and a WhatsApp duplicate is visible in a chat the user
+// keeps, so the step waits for the message's status callback (which finds
+// it by its Ref) or for its time to run out.
+var blindResend = map[string]bool{ChannelSMS: true, ChannelVoice: true, ChannelRCS: true, ChannelWhatsApp: false}
+
+// MessageRef names message mi of verification id for a connector's far
+// end to echo back (Outbound.Ref); ParseMessageRef reads it. A reference
+// carries no secret: it is only ever believed in a callback whose
+// signature the connector checked.
+func MessageRef(id string, mi int) string { return fmt.Sprintf("%s.%d", id, mi) }
+
+// ParseMessageRef is the inverse of MessageRef.
+func ParseMessageRef(ref string) (id string, mi int, ok bool) {
+	i := strings.LastIndexByte(ref, '.')
+	if i <= 0 || i == len(ref)-1 || len(ref) > 128 {
+		return "", 0, false
+	}
+	n, err := strconv.Atoi(ref[i+1:])
+	if err != nil || n < 0 || n > 64 || ref[i+1] == '+' {
+		return "", 0, false
+	}
+	return ref[:i], n, true
+}
+
+// useful is how long r's current message stays useful from now: until
+// the next step's deadline, or the verification's expiry.
+func (e *Engine) useful(r *store.Record, now time.Time) time.Duration {
+	until := r.ExpiresAt
+	for _, d := range r.Deadlines {
+		if d.Kind == deadlineNext && d.At.Before(until) {
+			until = d.At
+		}
+	}
+	return max(until.Sub(now), 0)
 }
 
 // reason is what a tenant may read of a send error: the error's own
@@ -198,18 +256,25 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 	}
 	sctx, cancel := context.WithTimeout(ctx, e.cfg.SendTimeout)
 	start := time.Now()
-	out := Outbound{To: r.Number, From: cmp.Or(dec.Sender, r.SenderID), Text: render(r.Template, code), TON: dec.SourceTON, NPI: dec.SourceNPI}
+	out := Outbound{To: r.Number, From: cmp.Or(dec.Sender, r.SenderID), Text: render(r.Template, code), TON: dec.SourceTON, NPI: dec.SourceNPI, Channel: msg.Channel}
+	if msg.Channel != ChannelSMS {
+		out.Code, out.Locale, out.Ref, out.Useful = code, r.Locale, MessageRef(id, mi), e.useful(r, start)
+	}
 	msgIDs, err := sender.Send(sctx, out)
 	cancel()
-	code, out.Text = "", ""
+	code, out.Text, out.Code = "", "", ""
 	if err != nil {
 		if ctx.Err() != nil {
 			return // shutting down: the dispatch deadline resends after restart
 		}
+		if isUnknown(err) && !blindResend[msg.Channel] {
+			e.sendUnknown(id, mi, target.Connector, reason(err))
+			return
+		}
 		e.sendFailed(id, mi, target.Connector, &dec, err, isPermanent(err))
 		return
 	}
-	observeSubmit(target.Connector, time.Since(start))
+	observeSubmit(target.Connector, msg.Channel, time.Since(start))
 	msgID := ""
 	if len(msgIDs) > 0 {
 		msgID = msgIDs[0]
@@ -267,6 +332,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 	now := e.now()
 	why := reason(cause)
 	failover := perm || failoverReasons[why]
+	recipient := perm && recipientFailure(cause)
 	var becameFailed, again bool
 	rec, err := e.update(id, func(r *store.Record) error {
 		becameFailed, again = false, false
@@ -285,7 +351,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 			} else {
 				m.Skipped = append(m.Skipped, connector)
 			}
-			if dec != nil {
+			if dec != nil && !recipient {
 				if next, ok := nextTarget(dec, m); ok {
 					r.Events = append(r.Events, store.Event{At: now, Type: "failover", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s on %s; next %s", why, connector, next.Connector)})
 					r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
@@ -295,7 +361,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 			}
 		}
 		allFailed := perm
-		if dec != nil && dec.N > 0 {
+		if dec != nil && dec.N > 0 && !recipient {
 			allFailed = !slices.ContainsFunc(dec.List(), func(t router.Target) bool { return !slices.Contains(m.Failed, t.Connector) })
 		}
 		m.Tries++
@@ -313,7 +379,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 		r.Events = append(r.Events, store.Event{At: now, Type: "send_failed", Channel: m.Channel, Connector: connector, Detail: why})
 		e.notify(r, "message.failed", now, m, why)
 		switch {
-		case e.advance(r, now, "every "+m.Channel+" route failed"):
+		case e.advance(r, now, stepFailedWhy(m.Channel, why, recipient)):
 			again = true
 		case allStepsFailed(r):
 			e.end(r, StatusFailed, now, "every channel failed")
@@ -326,13 +392,54 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 		return
 	}
 	e.log.Warn("send failed", "id", id, "connector", connector, "permanent", perm, "reason", why, "err", cause)
-	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_send_failures_total{connector=%q,reason=%q}`, connector, why)).Inc()
+	countSendFailure(connector, channelOf(rec, mi), why)
 	if becameFailed {
 		countVerification(StatusFailed, rec)
 	}
 	if again {
 		e.enqueue(id)
 	}
+}
+
+func stepFailedWhy(channel, why string, recipient bool) string {
+	if recipient {
+		return fmt.Sprintf("the %s message was refused for this number (%s)", channel, why)
+	}
+	return "every " + channel + " route failed"
+}
+
+// sendUnknown records a message whose send got no answer on a channel
+// that is not sent again blindly (see blindResend): it counts as
+// submitted, with no message id yet, and its status callback (found by
+// the message's Ref) or the step's time decides what follows.
+func (e *Engine) sendUnknown(id string, mi int, connector, why string) {
+	now := e.now()
+	_, err := e.update(id, func(r *store.Record) error {
+		r.ClearHanded()
+		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
+			return nil
+		}
+		markUnknown(r, mi, connector, now, why+": no answer from "+connector)
+		return nil
+	})
+	if err != nil {
+		e.log.Error("send: recording an unanswered send failed", "id", id, "err", err)
+		return
+	}
+	e.log.Warn("send: no answer; not sending again on this channel, waiting for its status", "id", id, "connector", connector, "reason", why)
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_messages_unknown_total{connector=%q}`, connector)).Inc()
+}
+
+// markUnknown makes message mi of r submitted with its fate unknown
+// (inside an Update function).
+func markUnknown(r *store.Record, mi int, connector string, now time.Time, detail string) {
+	m := &r.Messages[mi]
+	m.State, m.Connector, m.SubmittedAt, m.Error = MsgSubmitted, connector, now, "outcome_unknown"
+	m.Tries++
+	r.UpdatedAt = now
+	r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: connector,
+		Detail: "outcome unknown (" + detail + "); not sent again: waiting for its status or the step's time"})
+	dropDeadlines(r, deadlineDispatch)
 }
 
 // reasonError gives an engine-made error its public reason.

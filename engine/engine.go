@@ -34,9 +34,14 @@ const (
 
 // Channels.
 const (
-	ChannelSMS   = "sms"
-	ChannelVoice = "voice"
+	ChannelSMS      = "sms"
+	ChannelVoice    = "voice"
+	ChannelWhatsApp = "whatsapp"
+	ChannelRCS      = "rcs"
 )
+
+// knownChannels are the channels a workflow step may name.
+var knownChannels = []string{ChannelSMS, ChannelVoice, ChannelWhatsApp, ChannelRCS}
 
 // Message states.
 const (
@@ -45,6 +50,8 @@ const (
 	MsgDelivered   = "delivered"
 	MsgUndelivered = "undelivered"
 	MsgFailed      = "failed"
+	// MsgRead: a chat message (WhatsApp, RCS) the phone showed its user.
+	MsgRead = "read"
 )
 
 // Deadline kinds.
@@ -78,11 +85,38 @@ type Sender interface {
 type Outbound struct {
 	To   string // E.164
 	From string // sender id
-	Text string
+	Text string // the message with the code in it
 	// TON and NPI of the originator when the route sets them; -1: the
 	// connector infers them from From.
 	TON, NPI int
+
+	// What a chat channel (WhatsApp, RCS) needs beside the text; SMS
+	// connectors ignore them.
+	Channel string
+	// Code is the code alone, for channels that send it as a template's
+	// parameter (WhatsApp's authentication templates). Never log it. Empty
+	// for SMS, whose connectors have it in Text.
+	Code   string
+	Locale string // the verification's locale, e.g. "en", "pt-br"
+	// Ref names this message of this verification (MessageRef): a
+	// connector whose far end echoes an opaque reference in its status
+	// callbacks (WhatsApp's biz_opaque_callback_data) or takes a
+	// client-chosen message id (RCS) sends it, so a status finds its
+	// verification even when the send's own answer was never recorded.
+	Ref string
+	// Useful is how long the message stays useful: until the next step
+	// starts, or the verification expires when this is the last step. A
+	// channel that can give its message a lifetime (RCS) gives it no more,
+	// so a phone that comes online after the workflow moved on gets no
+	// stale code.
+	Useful time.Duration
 }
+
+// Outcome-unknown errors: a Sender whose error has an Unknown() bool
+// method returning true could not tell whether the far end took the
+// message (the answer timed out after the request was written). On a
+// channel with no idempotent resend (see blindResend) the engine does not
+// send it again: the step waits for a status callback or its time.
 
 // Router picks the connectors for a message, in the order to try them.
 type Router interface {
@@ -175,8 +209,15 @@ type Config struct {
 	// Senders by connector name; every connector the router can choose must be here.
 	Senders map[string]Sender
 	// Channels lists the channels that can send (sms, and voice when Voice
-	// has trunks).
+	// has trunks; whatsapp and rcs when they have accounts).
 	Channels map[string]bool
+	// MinStepWait: a workflow step on this channel waits at least this
+	// long before the next step starts (the lifetime its connector gives a
+	// message, WhatsApp's message_send_ttl_seconds): the message has been
+	// delivered or has expired before the next step sends the code again,
+	// so the phone never gets it late. A shorter wait asked for is raised
+	// to it, and the step's event says so.
+	MinStepWait map[string]time.Duration
 	// Voice: the voice connectors (trunks) by name, for routes with channel voice.
 	Voice           map[string]Voicer
 	Tenants         map[string]*Tenant

@@ -22,14 +22,48 @@ func checksTotal(res CheckResult) {
 	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_checks_total{result=%q}`, result)).Inc()
 }
 
-func observeSubmit(connector string, d time.Duration) {
+// Per connector (the SMS names are kept for every channel: dashboards
+// already query them) and per channel:
+//
+//	otpgate_messages_total{channel,state}        submitted, delivered, read, undelivered, failed
+//	otpgate_message_failures_total{channel,reason} sends refused, and messages reported failed or undelivered, by reason
+//	otpgate_message_delivery_seconds{channel}    from the far end's acceptance to delivered
+
+func observeSubmit(connector, channel string, d time.Duration) {
 	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_submitted_total{connector=%q}`, connector)).Inc()
 	metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_sms_submit_duration_seconds{connector=%q}`, connector)).Update(d.Seconds())
+	countMessage(channel, MsgSubmitted)
 }
 
-func observeReceipt(connector, state string, latency time.Duration) {
+func countMessage(channel, state string) {
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_messages_total{channel=%q,state=%q}`, channel, state)).Inc()
+}
+
+func countSendFailure(connector, channel, reason string) {
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_send_failures_total{connector=%q,reason=%q}`, connector, reason)).Inc()
+	countMessageFailure(channel, reason)
+}
+
+func countMessageFailure(channel, reason string) {
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_message_failures_total{channel=%q,reason=%q}`, channel, reason)).Inc()
+}
+
+// channelOf is the channel of message mi of r ("" when r is nil).
+func channelOf(r *store.Record, mi int) string {
+	if r == nil || mi >= len(r.Messages) {
+		return ""
+	}
+	return r.Messages[mi].Channel
+}
+
+func observeReceipt(connector, channel, state string, latency time.Duration) {
 	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_sms_receipts_total{connector=%q,state=%q}`, connector, state)).Inc()
-	if latency > 0 {
-		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_sms_receipt_latency_seconds{connector=%q}`, connector)).Update(latency.Seconds())
+	countMessage(channel, state)
+	if latency <= 0 {
+		return
+	}
+	metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_sms_receipt_latency_seconds{connector=%q}`, connector)).Update(latency.Seconds())
+	if state == MsgDelivered {
+		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_message_delivery_seconds{channel=%q}`, channel)).Update(latency.Seconds())
 	}
 }

@@ -2,13 +2,12 @@ package engine
 
 import (
 	"context"
-
 	"errors"
-	"github.com/VictoriaMetrics/metrics"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/otpgate/otpgate/engine/store"
 )
 
@@ -228,6 +227,13 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 				// handed less than a lease ago (it waited in the queue
 				// after its deadline was set): the lease runs from then
 				r.Deadlines = append(r.Deadlines, store.Deadline{At: until, Kind: deadlineDispatch})
+				return nil
+			}
+			if marked && mark.Message == mi && !blindResend[r.Messages[mi].Channel] {
+				// handed a lease ago and never recorded (the process
+				// died): on this channel it is not sent again blindly
+				r.ClearHanded()
+				markUnknown(r, mi, "", now, "the gateway stopped before recording the send")
 				return nil
 			}
 			// claim for one lease; the send's own Update clears it

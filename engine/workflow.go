@@ -85,15 +85,34 @@ func (e *Engine) advance(r *store.Record, now time.Time, why string) bool {
 	r.Step++
 	ch := r.Workflow[r.Step]
 	r.Messages = append(r.Messages, store.Message{Channel: ch, State: MsgQueued, QueuedAt: now})
-	r.Events = append(r.Events, store.Event{At: now, Type: "step", Channel: ch, Detail: fmt.Sprintf("step %d of %d: %s", r.Step+1, len(r.Workflow), why)})
 	dropDeadlines(r, deadlineNext)
 	dropDeadlines(r, deadlineDispatch)
 	r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
+	detail := fmt.Sprintf("step %d of %d: %s", r.Step+1, len(r.Workflow), why)
 	if r.Step+1 < len(r.Workflow) {
-		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(nextWait(r)), Kind: deadlineNext})
+		wait, raised := e.stepWait(r)
+		if raised {
+			detail += "; " + raisedNote(ch, wait)
+		}
+		r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(wait), Kind: deadlineNext})
 	}
+	r.Events = append(r.Events, store.Event{At: now, Type: "step", Channel: ch, Detail: detail})
 	r.UpdatedAt = now
 	return true
+}
+
+// stepWait is how long r's current step waits before the next one: its
+// own wait, raised to the channel's MinStepWait (and then raised says so).
+func (e *Engine) stepWait(r *store.Record) (wait time.Duration, raised bool) {
+	wait = nextWait(r)
+	if min := e.cfg.MinStepWait[r.Workflow[r.Step]]; wait < min {
+		return min, true
+	}
+	return wait, false
+}
+
+func raisedNote(channel string, wait time.Duration) string {
+	return fmt.Sprintf("waits %s, the lifetime of a %s message, before the next step", wait, channel)
 }
 
 func nextWait(r *store.Record) time.Duration {

@@ -195,13 +195,13 @@ func compileMatch(c *compiled, m *Match, at string, fail func(string, ...any)) {
 	}
 	c.tenants = newStrSet(m.Tenants)
 
-	switch m.Channel {
-	case "", ChannelSMS:
+	switch {
+	case m.Channel == "":
 		c.channel = ChannelSMS
-	case ChannelVoice:
-		c.channel = ChannelVoice
+	case slices.Contains(Channels, m.Channel):
+		c.channel = m.Channel
 	default:
-		fail("%s.channel: %q is not one of sms, voice", at, m.Channel)
+		fail("%s.channel: %q is not one of %s", at, m.Channel, strings.Join(Channels, ", "))
 	}
 
 	for _, set := range []bool{len(m.Countries) > 0, len(m.Senders) > 0, m.SenderKind != "", len(m.Tenants) > 0} {
@@ -314,8 +314,9 @@ func ruleRest(m *Match) string {
 		b.WriteString(m.SenderKind)
 		b.WriteString(" sender")
 	}
-	if m.Channel == ChannelVoice {
-		b.WriteString(", channel voice")
+	if m.Channel != "" && m.Channel != ChannelSMS {
+		b.WriteString(", channel ")
+		b.WriteString(m.Channel)
 	}
 	return b.String()
 }

@@ -65,7 +65,7 @@ type Match struct {
 	Senders    []string // exact sender ids, or patterns with * and ? (path.Match syntax); case-sensitive
 	SenderKind string   // "alphanumeric" | "numeric" | "" (any): numeric = optional "+" then digits only
 	Tenants    []string // tenant ids
-	Channel    string   // "sms" (default) | "voice"
+	Channel    string   // "sms" (default) | "voice" | "whatsapp" | "rcs"
 }
 
 // Route is one line of the routing table.
@@ -93,9 +93,14 @@ const MaxTargets = 8
 
 // Channels a route may serve.
 const (
-	ChannelSMS   = "sms"
-	ChannelVoice = "voice"
+	ChannelSMS      = "sms"
+	ChannelVoice    = "voice"
+	ChannelWhatsApp = "whatsapp"
+	ChannelRCS      = "rcs"
 )
+
+// Channels lists them all.
+var Channels = []string{ChannelSMS, ChannelVoice, ChannelWhatsApp, ChannelRCS}
 
 // Strategies that order a route's targets.
 const (
@@ -172,7 +177,7 @@ type compiled struct {
 	patterns  []string           // path.Match patterns
 	anySender bool               // neither exact ids nor patterns
 	kind      uint8              // kindAny, kindAlnum, kindNumeric
-	channel   string             // normalized: "sms" or "voice"
+	channel   string             // normalized: "" is "sms"
 	criteria  int                // how many of countries, senders, kind, tenants are set
 	order     [MaxTargets]Target // in strategy order, defaults applied
 	n         int

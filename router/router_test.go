@@ -310,7 +310,7 @@ func TestNewErrors(t *testing.T) {
 		{"tenant twice", []Route{{Name: "r", Match: Match{Tenants: []string{"acme", "acme"}}, Targets: one}},
 			`routes[0].match.tenants[1]: "acme" is also tenants[0]`},
 		{"bad channel", []Route{{Name: "r", Match: Match{Channel: "email"}, Targets: one}},
-			`routes[0].match.channel: "email" is not one of sms, voice`},
+			`routes[0].match.channel: "email" is not one of sms, voice, whatsapp, rcs`},
 		{"no targets", []Route{{Name: "ok", Targets: one}, {Name: "r"}},
 			`routes[1].targets: none; a route needs at least one`},
 		{"too many targets", []Route{{Name: "r", Targets: nine}},
@@ -338,7 +338,7 @@ func TestNewErrors(t *testing.T) {
 		{"bad NPI", []Route{{Name: "r", Targets: one, SourceNPI: intp(2)}},
 			`routes[0].source_npi: 2 is not an NPI`},
 		{"every fault reported", []Route{{Name: "r", Match: Match{Channel: "fax"}, Targets: []Target{{Connector: "zz"}}}},
-			"routes[0].match.channel: \"fax\" is not one of sms, voice\nroutes[0].targets[0].connector: \"zz\" is not a defined connector"},
+			"routes[0].match.channel: \"fax\" is not one of sms, voice, whatsapp, rcs\nroutes[0].targets[0].connector: \"zz\" is not a defined connector"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			r, err := New(c.routes, known)

@@ -23,6 +23,7 @@ import (
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
 	"github.com/otpgate/otpgate/tts"
+	wasim "github.com/otpgate/otpgate/whatsapp/sim"
 )
 
 const benchUsage = "usage: otpgate bench api|e2e|profile|ceiling|smpp|voice|get|memory|readme [flags] (otpgate bench SCENARIO --help for its flags)"
@@ -186,11 +187,20 @@ func runBenchAPI(args []string) error {
 	memProfile := fs.String("memprofile", "", "write an allocation profile (all allocations since start) to this file at the end, and one of those before the measured part to FILE.start")
 	traceFile := fs.String("trace", "", "write an execution trace of one second of the measured part to this file (go tool trace)")
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
+	channel := fs.String("channel", "sms", "sms | whatsapp: the verifications' channel (whatsapp through the WhatsApp Cloud API simulator)")
+	waListen := fs.String("wa-listen", "127.0.0.1:8090", "with --url and --channel whatsapp: where the bench's WhatsApp simulator listens (point the gateway's account there; token sandbox, app secret sandbox-app-secret)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if *channel != "sms" && *channel != "whatsapp" {
+		return fmt.Errorf("bench api: --channel %q is not sms or whatsapp", *channel)
+	}
 	if *out == "" {
-		*out = filepath.Join("bench-results", "api-"+*mode+".json")
+		name := "api-" + *mode
+		if *channel != "sms" {
+			name += "-" + *channel
+		}
+		*out = filepath.Join("bench-results", name+".json")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -203,6 +213,32 @@ func runBenchAPI(args []string) error {
 	var atSMSC atomic.Int64
 	var atSMSCStart int64
 	target, apiKey := *url, *key
+	// the WhatsApp simulator, for --channel whatsapp: codes off its
+	// messages, the delivered legs off its callbacks
+	var wa *wasim.Server
+	if *channel == "whatsapp" {
+		var err error
+		wa, err = wasim.New(wasim.Config{Rate: -1, PairBurst: -1, DeliverAfter: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+			OnMessage: func(m wasim.Message, code string) { atSMSC.Add(1); inbox.Deliver(m.To, code) },
+			OnStatusTaken: func(m wasim.Message, status string, sent, taken time.Time) {
+				if status == "delivered" {
+					legs.DeliveredStored(m.To, m.ReceivedAt, sent, taken)
+				}
+			}})
+		if err != nil {
+			return err
+		}
+		listen := "127.0.0.1:0"
+		if target != "" {
+			listen = *waListen
+		}
+		waAddr, err := wa.Start(listen)
+		if err != nil {
+			return err
+		}
+		defer wa.Close()
+		extra["whatsapp"] = "WhatsApp Cloud API simulator on " + waAddr
+	}
 	if target == "" {
 		// Receipts 1 ms after the submit_sm, so the receipt legs show the
 		// gateway's time rather than the simulator's delay.
@@ -229,7 +265,7 @@ store: {sync: %s}
 log: {level: error}
 smscs: [{name: sim, address: %q, system_id: bench, password: bench, window: 100}]
 tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
-`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey)), config.Options{})
+%s`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey), waAccountYAML(wa)), config.Options{})
 		if err != nil {
 			return err
 		}
@@ -239,7 +275,13 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		}
 		defer g.Shutdown(context.Background())
 		target = "http://" + g.Addr()
+		if wa != nil {
+			wa.SetCallbackURL(target + "/webhooks/whatsapp")
+		}
 		extra["gateway"] = "in-process, store sync " + *sync
+	} else if wa != nil {
+		wa.SetCallbackURL(strings.TrimSuffix(target, "/") + "/webhooks/whatsapp")
+		extra["gateway"] = *url
 	} else if *mode != bench.ModeCreate {
 		sim, err := smsc.New(smsc.Config{ReceiptDelay: time.Millisecond,
 			OnMessage:      func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) },
@@ -253,7 +295,7 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		defer sim.Close()
 		extra["gateway"] = *url + ", SMSC simulator on " + sim.Addr()
 	}
-	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: max(*workers, 256), Legs: legs})
+	op, err := bench.APIOp(bench.APIConfig{URL: target, Key: apiKey, Mode: *mode, Codes: inbox, Conns: max(*workers, 256), Legs: legs, Channel: *channel})
 	if err != nil {
 		return err
 	}
@@ -322,7 +364,11 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 			}
 		}
 	}
-	res, err := bench.Run(ctx, bench.Options{Name: "api " + *mode, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: onMeasure}, op)
+	name := "api " + *mode
+	if wa != nil {
+		name += " (whatsapp)"
+	}
+	res, err := bench.Run(ctx, bench.Options{Name: name, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: onMeasure}, op)
 	if err != nil {
 		return err
 	}
@@ -331,7 +377,11 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 	}
 	if got := atSMSC.Load() - atSMSCStart; got > 0 && res.Duration > 0 {
 		smscRate := float64(got) / res.Duration
-		extra["at_smsc"] = fmt.Sprintf("%.0f submit_sm/s reached the SMSC simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
+		if wa != nil {
+			extra["at_whatsapp"] = fmt.Sprintf("%.0f messages/s reached the WhatsApp simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
+		} else {
+			extra["at_smsc"] = fmt.Sprintf("%.0f submit_sm/s reached the SMSC simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
+		}
 	}
 	if *mode == bench.ModeE2E {
 		for k, v := range legs.Summary() {
@@ -417,4 +467,17 @@ func writeAllocs(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// waAccountYAML is the config of a WhatsApp account on the bench's
+// simulator ("" without one): its rate is the simulator's (no limit),
+// so the figure is the gateway's.
+func waAccountYAML(wa *wasim.Server) string {
+	if wa == nil {
+		return ""
+	}
+	return fmt.Sprintf(`whatsapp:
+  - {name: wa, base_url: %q, phone_number_id: "100000000000001", token: sandbox, app_secret: sandbox-app-secret,
+     verify_token: bench, template: otp_code, languages: [en_US], message_ttl: 60s, rate: 10000}
+`, "http://"+wa.Addr())
 }

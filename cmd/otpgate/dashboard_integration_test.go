@@ -18,6 +18,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/smpp/smsc"
+	wasim "github.com/otpgate/otpgate/whatsapp/sim"
 )
 
 // dashboardFile is the operators' Grafana dashboard, relative to this package.
@@ -32,8 +33,8 @@ var targetLabels = map[string]bool{"job": true, "instance": true}
 
 // TestDashboard checks docs/grafana/otpgate.json against a live gateway:
 // after driving traffic through every path the dashboard shows (API, SMS over
-// SMPP with receipts, checks, cancel, webhooks delivered and dead-lettered,
-// retention purge), every metric name a panel or variable queries must be in
+// SMPP with receipts, WhatsApp with its status callbacks, checks, cancel,
+// webhooks delivered and dead-lettered, retention purge), every metric name a panel or variable queries must be in
 // /metrics, with the labels the queries filter and group by, and the label
 // values they match exactly. Renaming a metric or a label the dashboard uses
 // fails it.
@@ -69,7 +70,19 @@ func TestDashboard(t *testing.T) {
 	t.Cleanup(bad.Close)
 
 	sim := startSim(t, smsc.Config{ReceiptDelay: 10 * time.Millisecond})
-	cfgYAML := "server_key: " + testKey + "\n" + simYAML(sim.Addr()) + `webhooks:
+	wa, err := wasim.New(wasim.Config{Logger: quietLog(), Rules: []wasim.Rule{{Prefix: "+14155550105", Action: "not-on-whatsapp"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waAddr, err := wa.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { wa.Close() })
+	cfgYAML := "server_key: " + testKey + "\n" + simYAML(sim.Addr()) + `whatsapp:
+  - {name: wa, base_url: "http://` + waAddr + `", phone_number_id: "100000000000001", token: sandbox,
+     app_secret: sandbox-app-secret, verify_token: vt, template: otp_code, languages: [en_US], message_ttl: 60s}
+webhooks:
   allow_loopback: true
   retry_min: 10ms
   retry_max: 20ms
@@ -84,6 +97,7 @@ store:
 `, api.HashKey(keyAcme))
 	g := startTestGateway(t, cfgYAML, t.TempDir())
 	c := client{t, "http://" + g.Addr(), keyAcme}
+	wa.SetCallbackURL("http://" + g.Addr() + "/webhooks/whatsapp")
 	// metrics are process-wide: other tests may have counted already
 	_, _, before := c.do("GET", "/metrics", "", nil)
 	base := parseScrape(string(before))
@@ -94,6 +108,10 @@ store:
 	b := c.create(`{"number":"+14155550102","template":"Code: {code}","callback_url":"` + bad.URL + `/hooks"}`)
 	// f: one attempt only, used up by a wrong code
 	f := c.create(`{"number":"+14155550103","template":"Code: {code}","max_attempts":1}`)
+
+	// w: over WhatsApp, delivered; x: not a WhatsApp user
+	c.create(`{"number":"+14155550104","channel":"whatsapp"}`)
+	c.create(`{"number":"+14155550105","channel":"whatsapp"}`)
 
 	codeA := strings.TrimPrefix(waitMessage(t, sim, "+14155550101", 1).Text, "Code: ")
 	waitMessage(t, sim, "+14155550102", 1)
@@ -139,6 +157,8 @@ store:
 			{"a dead-lettered webhook", "otpgate_webhook_deliveries_total", []string{`result="dead_letter"`}},
 			{"a purged verification", "otpgate_verifications_purged_total", nil},
 			{"a receipt latency sample", "otpgate_sms_receipt_latency_seconds_count", nil},
+			{"a WhatsApp delivery", "otpgate_message_delivery_seconds_count", []string{`channel="whatsapp"`}},
+			{"a WhatsApp failure", "otpgate_message_failures_total", []string{`channel="whatsapp"`}},
 		} {
 			if b := base.sum(w.metric, w.pairs...); sc.sum(w.metric, w.pairs...) <= b {
 				waiting = append(waiting, fmt.Sprintf("%s (%s%v > %g)", w.what, w.metric, w.pairs, b))

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +31,8 @@ import (
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp"
 	"github.com/otpgate/otpgate/smpp/smsc"
+	"github.com/otpgate/otpgate/whatsapp"
+	wasim "github.com/otpgate/otpgate/whatsapp/sim"
 )
 
 // gateway is one running Otpgate: store, engine, SMPP links, API, and in
@@ -58,6 +61,8 @@ type gateway struct {
 	gauges   *metrics.Set
 	sandbox  sandboxState
 	facades  facades
+	wasim    *wasim.Server     // sandbox: the WhatsApp Cloud API simulator
+	waHook   *whatsapp.Webhook // nil without WhatsApp accounts
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -142,17 +147,21 @@ func ownedBy(o owners, tenant, connector, msgID string) bool {
 // it.
 type sandboxInbox struct {
 	s  *smsc.Server
+	wa *wasim.Server
 	st owners
 }
 
+// Messages lists SMS and WhatsApp messages together, newest first.
 func (i sandboxInbox) Messages(tenant, number string) []api.SandboxMessage {
 	var out []api.SandboxMessage
 	for _, m := range i.s.Messages(number) {
 		if !ownedBy(i.st, tenant, "sandbox", m.ID) {
 			continue
 		}
-		out = append(out, api.SandboxMessage{ID: m.ID, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt})
+		out = append(out, api.SandboxMessage{ID: m.ID, Channel: engine.ChannelSMS, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt})
 	}
+	out = append(out, i.whatsapp(tenant, number)...)
+	slices.SortStableFunc(out, func(a, b api.SandboxMessage) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
 	return out
 }
 
@@ -337,6 +346,10 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	if err != nil {
 		return nil, err
 	}
+	waTTL, err := g.startWhatsApp(cfg, senders, log)
+	if err != nil {
+		return nil, err
+	}
 	g.router = &liveRouter{}
 	rt, err := router.New(cfg.RouteTable(), g.known)
 	if err != nil {
@@ -352,9 +365,10 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	}
 	eng, err = engine.New(engine.Config{
 		ServerKey: key, Store: g.st, Router: g.router, Senders: senders, Health: g.tracker,
-		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0},
-		Voice:    g.voicers,
-		Tenants:  tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
+		Channels:    map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0, engine.ChannelWhatsApp: g.waHook != nil},
+		MinStepWait: map[string]time.Duration{engine.ChannelWhatsApp: waTTL},
+		Voice:       g.voicers,
+		Tenants:     tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
 		SendTimeout: cfg.SMS.SendTimeout.D(), DispatchLease: cfg.SMS.DispatchLease.D(), Workers: cfg.SMS.Workers,
 		MaxSendBacklog: cfg.SMS.MaxSendBacklog, AdmitWait: cfg.SMS.AdmitWait.D(),
 		CheckText: func(text string) error {
@@ -383,14 +397,14 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 
 	var inbox api.Inbox
 	if g.sim != nil {
-		inbox = sandboxInbox{g.sim, g.st}
+		inbox = sandboxInbox{g.sim, g.wasim, g.st}
 	}
 	var callInbox api.CallInbox
 	if g.uas != nil {
 		callInbox = sandboxCalls{g.uas, g.st}
 	}
 	g.srv, err = api.New(api.Config{
-		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Logger: log,
+		Engine: eng, Keys: keys, Sandbox: inbox, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, MaxCallbackBytes: cfg.HTTP.MaxCallbackBytes, Logger: log,
 		AdminKeys: adminKeys, Rates: rates, SandboxCalls: callInbox,
 		Ready:  func() (bool, []string) { return g.ready() },
 		Reload: g.Reload,
@@ -401,9 +415,13 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	if err := g.mountFacades(cfg, key); err != nil {
 		return nil, err
 	}
+	g.mountWhatsApp()
 	g.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	if g.wasim != nil {
+		g.wasim.SetCallbackURL("http://" + g.ln.Addr().String() + "/webhooks/whatsapp")
 	}
 
 	// Start: links, engine, then HTTP.
@@ -562,6 +580,9 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	if g.sim != nil {
 		_ = g.sim.Close()
 	}
+	if g.wasim != nil {
+		_ = g.wasim.Close()
+	}
 	metrics.UnregisterSet(g.gauges, true)
 	if err := g.st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
@@ -583,6 +604,9 @@ func (g *gateway) abort() {
 	}
 	if g.sim != nil {
 		g.sim.Close()
+	}
+	if g.wasim != nil {
+		g.wasim.Close()
 	}
 	if g.gauges != nil {
 		metrics.UnregisterSet(g.gauges, true)

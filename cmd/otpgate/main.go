@@ -1,5 +1,5 @@
 // Command otpgate is the one Otpgate binary: the gateway (serve), its
-// simulators (smsc-sim), key tools (key), load benchmarks (bench) and
+// simulators (smsc-sim, sip-sim, wa-sim), key tools (key), load benchmarks (bench) and
 // version. Run `otpgate help` for the list.
 package main
 
@@ -18,6 +18,7 @@ Usage:
   otpgate serve [--config FILE] [--http ADDR] [--data DIR]   run the gateway (sandbox mode without --config)
   otpgate smsc-sim --listen ADDR [flags]                     run the SMSC simulator alone
   otpgate sip-sim --listen ADDR [flags]                      run the SIP simulator alone
+  otpgate wa-sim --listen ADDR [flags]                       run the WhatsApp Cloud API simulator alone
   otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
@@ -44,6 +45,8 @@ func main() {
 		err = runSMSCSim(args)
 	case "sip-sim":
 		err = runSIPSim(args)
+	case "wa-sim":
+		err = runWASim(args)
 	case "key":
 		err = runKey(args, os.Stdout)
 	case "route":

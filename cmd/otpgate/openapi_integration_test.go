@@ -20,6 +20,7 @@ import (
 	"github.com/otpgate/otpgate/api/compat/twilio"
 	"github.com/otpgate/otpgate/api/compat/vonage"
 	"github.com/otpgate/otpgate/internal/apispec"
+	"github.com/otpgate/otpgate/whatsapp"
 )
 
 // specs are every API's OpenAPI document, the native one first, with the
@@ -150,6 +151,14 @@ func TestOpenAPI(t *testing.T) {
 	call(401, "POST", "/admin/reload", "", demo...)
 	call(200, "GET", "/admin/webhooks/dead?limit=10", "", admin...)
 	call(401, "GET", "/admin/webhooks/dead", "")
+	hook := statusBody("wamid.unknown", "", "delivered")
+	call(200, "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=sandbox-verify-token&hub.challenge=42", "")
+	call(403, "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=42", "")
+	call(400, "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=sandbox-verify-token&hub.challenge=", "")
+	call(200, "POST", "/webhooks/whatsapp", string(hook), "X-Hub-Signature-256", whatsapp.Sign([]byte(sandboxAppSecret), hook))
+	call(401, "POST", "/webhooks/whatsapp", string(hook), "X-Hub-Signature-256", whatsapp.Sign([]byte("nope"), hook))
+	call(400, "POST", "/webhooks/whatsapp", "{", "X-Hub-Signature-256", whatsapp.Sign([]byte(sandboxAppSecret), []byte("{")))
+	call(413, "POST", "/webhooks/whatsapp", strings.Repeat(" ", 1<<20+1), "X-Hub-Signature-256", "sha256=00")
 	call(200, "GET", "/healthz", "")
 	call(200, "GET", "/readyz", "")
 	call(200, "GET", "/metrics", "")

@@ -97,17 +97,76 @@ type trunkDown struct{}
 func (trunkDown) Error() string  { return "trunk down" }
 func (trunkDown) Reason() string { return "trunk_unavailable" }
 
+// FakeChat is the harness's WhatsApp account: it records messages and
+// answers with ids "w<n>", or fails as Mode says: "throttled" (a passing
+// refusal), "not-a-user" (refused for the recipient, for good), "template"
+// (refused for this account, for good), "timeout"
+// (the far end took the message, but its answer never came).
+type FakeChat struct {
+	mu   sync.Mutex
+	Msgs []engine.Outbound
+	IDs  []string
+	Mode string
+}
+
+// Send records m and answers as Mode says.
+func (f *FakeChat) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch f.Mode {
+	case "throttled":
+		return nil, chatError{reason: "whatsapp_throttled"}
+	case "not-a-user":
+		return nil, chatError{reason: "not_on_whatsapp", permanent: true, recipient: true}
+	case "template":
+		return nil, chatError{reason: "whatsapp_template", permanent: true}
+	}
+	f.Msgs = append(f.Msgs, m)
+	f.IDs = append(f.IDs, fmt.Sprintf("w%d", len(f.Msgs)))
+	if f.Mode == "timeout" {
+		return nil, chatError{reason: "whatsapp_timeout", unknown: true}
+	}
+	return []string{f.IDs[len(f.IDs)-1]}, nil
+}
+
+// Last is the last message the account took and its id.
+func (f *FakeChat) Last() (engine.Outbound, string, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.Msgs) == 0 {
+		return engine.Outbound{}, "", false
+	}
+	return f.Msgs[len(f.Msgs)-1], f.IDs[len(f.IDs)-1], true
+}
+
+type chatError struct {
+	reason                        string
+	permanent, recipient, unknown bool
+}
+
+func (e chatError) Error() string   { return "whatsapp: " + e.reason }
+func (e chatError) Reason() string  { return e.reason }
+func (e chatError) Permanent() bool { return e.permanent }
+func (e chatError) Recipient() bool { return e.recipient }
+func (e chatError) Unknown() bool   { return e.unknown }
+
+// ChatMinStepWait is the harness's MinStepWait for WhatsApp steps.
+const ChatMinStepWait = 3 * time.Minute
+
 // Harness is an engine on a store of the factory's, with a fake SMSC and
 // voice trunk, a fake clock, and tenants "acme" (template "CODE {code}
 // END", so codes are easy to read) and "other". The engine is stepped by
 // the test (Send, RunDue), never run.
 type Harness struct {
-	T      *testing.T
-	E      *engine.Engine
-	St     engine.Store
-	SMSC   *FakeSMSC
-	Voice  *FakeVoice
-	Tenant *engine.Tenant
+	T     *testing.T
+	E     *engine.Engine
+	St    engine.Store
+	SMSC  *FakeSMSC
+	Voice *FakeVoice
+	// Chat and Chat2 are the WhatsApp accounts "wa" and "wa2", routed in
+	// that order.
+	Chat, Chat2 *FakeChat
+	Tenant      *engine.Tenant
 	// First and Last are the ids of the first and the last verification
 	// created in the harness.
 	First, Last string
@@ -128,11 +187,12 @@ type Options struct {
 // New starts a harness on a store newStore makes.
 func New(t *testing.T, newStore NewStore, o Options) *Harness {
 	t.Helper()
-	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{Outcome: engine.MsgAnswered}, now: time.Unix(1_800_000_000, 0)}
+	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{Outcome: engine.MsgAnswered}, Chat: &FakeChat{}, Chat2: &FakeChat{}, now: time.Unix(1_800_000_000, 0)}
 	h.St = newStore(t)
 	rt, err := router.New([]router.Route{
 		{Name: "all", Targets: []router.Target{{Connector: "smsc"}}},
 		{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
+		{Name: "whatsapp", Match: router.Match{Channel: "whatsapp"}, Targets: []router.Target{{Connector: "wa"}, {Connector: "wa2"}}},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -146,10 +206,12 @@ func New(t *testing.T, newStore NewStore, o Options) *Harness {
 	h.Tenant = &engine.Tenant{ID: "acme", Template: "plain", Templates: engine.Templates{"plain": {"en": "CODE {code} END"}}}
 	h.E, err = engine.New(engine.Config{
 		ServerKey: bytes.Repeat([]byte{1}, 32), Store: h.St, Router: rt,
-		Senders: map[string]engine.Sender{"smsc": h.SMSC},
-		Voice:   map[string]engine.Voicer{"trunk": h.Voice},
-		Tenants: map[string]*engine.Tenant{"acme": h.Tenant, "other": {ID: "other"}},
-		Now:     h.Clock, Logger: slog.New(slog.DiscardHandler),
+		Senders:     map[string]engine.Sender{"smsc": h.SMSC, "wa": h.Chat, "wa2": h.Chat2},
+		Channels:    map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: true, engine.ChannelWhatsApp: true},
+		MinStepWait: map[string]time.Duration{engine.ChannelWhatsApp: ChatMinStepWait},
+		Voice:       map[string]engine.Voicer{"trunk": h.Voice},
+		Tenants:     map[string]*engine.Tenant{"acme": h.Tenant, "other": {ID: "other"}},
+		Now:         h.Clock, Logger: slog.New(slog.DiscardHandler),
 		Limits: o.Limits, Webhooks: o.Webhooks, Retention: o.Retention,
 	})
 	if err != nil {
@@ -181,6 +243,9 @@ func (h *Harness) LastCode() string {
 	h.SMSC.mu.Lock()
 	defer h.SMSC.mu.Unlock()
 	if len(h.SMSC.Msgs) == 0 {
+		if m, _, ok := h.Chat.Last(); ok {
+			return m.Code
+		}
 		h.Voice.mu.Lock()
 		defer h.Voice.mu.Unlock()
 		if n := len(h.Voice.Calls); n > 0 {

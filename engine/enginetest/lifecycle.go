@@ -210,6 +210,64 @@ func (h *Harness) step(at string, fields []string, want string) {
 			rc.MessageID, rc.AltIDs = "ALIAS-"+mid, []string{"nope", mid}
 		}
 		h.E.HandleReceipt(rc)
+	case "chat": // chat ok|throttled|not-a-user|timeout: how the WhatsApp account answers next
+		h.Chat.mu.Lock()
+		h.Chat.Mode = fields[1]
+		h.Chat.mu.Unlock()
+	case "chat-sent", "chat2-sent": // chat-sent N: the WhatsApp account wa (wa2) took N messages
+		c := h.Chat
+		if fields[0] == "chat2-sent" {
+			c = h.Chat2
+		}
+		c.mu.Lock()
+		n := len(c.Msgs)
+		c.mu.Unlock()
+		if strconv.Itoa(n) != fields[1] {
+			t.Fatalf("%s: the WhatsApp account took %d messages, want %s", at, n, fields[1])
+		}
+	case "wa-status": // wa-status sent|delivered|read|failed [noref] [noid] [on=wa2]: a status callback of the account's last message
+		out, wamid, ok := h.Chat.Last()
+		if !ok { // the process died after Meta took it: only the callback knows
+			r, err := h.St.Get(h.Last)
+			if err != nil {
+				t.Fatalf("%s: %v", at, err)
+			}
+			out.Ref, wamid = engine.MessageRef(h.Last, len(r.Messages)-1), "w-lost"
+		}
+		rc := engine.Receipt{Connector: "wa", MessageID: wamid, Ref: out.Ref, State: fields[1],
+			Final: fields[1] != "sent", Delivered: fields[1] == "delivered" || fields[1] == "read", Read: fields[1] == "read"}
+		if fields[1] == "failed" {
+			rc.Err = "131026"
+		}
+		for _, f := range fields[2:] {
+			switch {
+			case f == "noref":
+				rc.Ref = ""
+			case f == "noid":
+				rc.MessageID = ""
+			case strings.HasPrefix(f, "on="):
+				rc.Connector = f[3:]
+			}
+		}
+		h.E.HandleReceipt(rc)
+	case "handed": // the last message was handed to its connector and the process died before the answer was recorded
+		r, err := h.St.Get(h.Last)
+		if err != nil {
+			t.Fatalf("%s: %v", at, err)
+		}
+		if err := h.St.MarkHanded(h.Last, len(r.Messages)-1, h.Clock()); err != nil {
+			t.Fatalf("%s: %v", at, err)
+		}
+	case "message": // message STATE [error=E]: the last message's state
+		r, _ := h.St.Get(h.Last)
+		m := r.Messages[len(r.Messages)-1]
+		got := m.State
+		if e, ok := args["error"]; ok && m.Error != e {
+			t.Fatalf("%s: message error = %q, want %q", at, m.Error, e)
+		}
+		if got != fields[1] {
+			t.Fatalf("%s: message state = %s (%s), want %s", at, got, m.Channel, fields[1])
+		}
 	case "parts":
 		h.SMSC.Parts, _ = strconv.Atoi(fields[1])
 	case "voice": // the fake trunk's next outcomes
@@ -386,6 +444,14 @@ func (h *Harness) step(at string, fields []string, want string) {
 			}
 		}
 		t.Fatalf("%s: no %s event", at, fields[1])
+	case "same-chat-code": // the last SMS and the last WhatsApp message hold the same code
+		out, _, _ := h.Chat.Last()
+		h.SMSC.mu.Lock()
+		text := h.SMSC.Msgs[len(h.SMSC.Msgs)-1].Text
+		h.SMSC.mu.Unlock()
+		if out.Code == "" || !strings.Contains(text, out.Code) {
+			t.Fatalf("%s: WhatsApp code %q, SMS %q", at, out.Code, text)
+		}
 	case "same-sms-code": // the last two SMS hold the same code
 		h.SMSC.mu.Lock()
 		n := len(h.SMSC.Msgs)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/whatsapp"
 	"gopkg.in/yaml.v3"
 )
 
@@ -52,8 +53,12 @@ type Config struct {
 	// Trunks: SIP trunks for voice steps; a route with match.channel voice
 	// picks among them (without one, every trunk in order).
 	Trunks []TrunkConf `yaml:"trunks"`
-	Voice  VoiceConf   `yaml:"voice"`
-	Routes RoutesConf  `yaml:"routes"`
+	// WhatsApp: WhatsApp Business phone numbers for whatsapp steps; a
+	// route with match.channel whatsapp picks among them (without one,
+	// every account in order).
+	WhatsApp []WhatsAppConf `yaml:"whatsapp"`
+	Voice    VoiceConf      `yaml:"voice"`
+	Routes   RoutesConf     `yaml:"routes"`
 	// RouteHealth: when a connector is skipped by the router.
 	RouteHealth HealthConf `yaml:"route_health"`
 	// Templates: name → locale → text with {code}, {brand}, {minutes}.
@@ -78,6 +83,9 @@ type SandboxSimConf struct {
 	// SIPRules: as `otpgate sip-sim --rule`, e.g. "+1666=busy". Default
 	// none: every call answered.
 	SIPRules []string `yaml:"sip_rules"`
+	// WhatsAppRules: as `otpgate wa-sim --rule`, e.g.
+	// "+1555=not-on-whatsapp". Default none: every message delivered.
+	WhatsAppRules []string `yaml:"whatsapp_rules"`
 }
 
 // WebhooksConf configures webhook delivery.
@@ -123,6 +131,9 @@ type RateConf struct {
 type HTTPConfig struct {
 	Listen       string `yaml:"listen"`         // default 127.0.0.1:8080
 	MaxBodyBytes int    `yaml:"max_body_bytes"` // default 16384
+	// MaxCallbackBytes bounds a channel provider's callback (Meta's
+	// batched status notifications). Default 1048576; 65536..16777216.
+	MaxCallbackBytes int `yaml:"max_callback_bytes"`
 	// DrainDelay: on SIGTERM, /readyz answers 503 for this long before the
 	// listener closes, so a load balancer stops sending first (connections
 	// still queued in the kernel when a listener closes are reset). Default
@@ -222,6 +233,35 @@ type TrunkConf struct {
 	CPS         float64  `yaml:"cps"`          // calls per second; 0: no cap
 	RingTimeout Duration `yaml:"ring_timeout"` // default 30s
 	LocalIP     string   `yaml:"local_ip"`     // RTP/Contact address; default the outbound interface
+}
+
+// WhatsAppConf is one WhatsApp Business phone number on Meta's Cloud API
+// (see whatsapp.Account for each field's meaning and default).
+type WhatsAppConf struct {
+	Name          string `yaml:"name"`            // required, unique among all connectors
+	BaseURL       string `yaml:"base_url"`        // default https://graph.facebook.com
+	APIVersion    string `yaml:"api_version"`     // default v23.0
+	PhoneNumberID string `yaml:"phone_number_id"` // required: the number's id, not the number
+	Token         string `yaml:"token"`           // required; use ${ENV}
+	AppSecret     string `yaml:"app_secret"`      // required; use ${ENV}
+	VerifyToken   string `yaml:"verify_token"`    // required; use ${ENV}
+	// Template: the approved authentication template's name; Languages:
+	// the languages it is approved in (the first is the fallback).
+	Template  string   `yaml:"template"`
+	Languages []string `yaml:"languages"`
+	// MessageTTL: the template's message_send_ttl_seconds as set at Meta,
+	// 30s..15m; required. A WhatsApp step waits at least this long before
+	// the next step.
+	MessageTTL Duration `yaml:"message_ttl"`
+	Rate       float64  `yaml:"rate"`    // messages a second; default 80
+	Timeout    Duration `yaml:"timeout"` // one send request; default 10s
+}
+
+// Account is the connector's account (defaults not yet applied).
+func (w WhatsAppConf) Account() whatsapp.Account {
+	return whatsapp.Account{Name: w.Name, BaseURL: w.BaseURL, APIVersion: w.APIVersion, PhoneNumberID: w.PhoneNumberID,
+		Token: w.Token, AppSecret: w.AppSecret, VerifyToken: w.VerifyToken, Template: w.Template, Languages: w.Languages,
+		MessageTTL: w.MessageTTL.D(), Rate: w.Rate, Timeout: w.Timeout.D()}
 }
 
 // VoiceConf configures what calls say.

@@ -117,12 +117,16 @@ func TestExampleConfigParses(t *testing.T) {
 	t.Setenv("SMSC_MAIN_PASSWORD", "secret")
 	t.Setenv("ACME_WEBHOOK_SECRET", "whsec_0123456789abcdef")
 	t.Setenv("SIP_PASSWORD", "sip-secret")
+	t.Setenv("WA_TOKEN", "EAAG-token")
+	t.Setenv("WA_APP_SECRET", "app-secret")
+	t.Setenv("WA_VERIFY_TOKEN", "verify-token")
 	cfg, err := Load("../../docs/otpgate.example.yaml", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Routes.Routes()) != 2 || cfg.SMSCs[0].Binds[0].Count != 1 || cfg.Tenants[0].RateLimit.PerSecond != 200 ||
-		len(cfg.RouteTable()) != 3 || cfg.Tenants[0].Workflow[1] != "voice" || cfg.Trunks[0].Password != "sip-secret" {
+		len(cfg.RouteTable()) != 4 || cfg.Tenants[0].Workflow[1] != "voice" || cfg.Trunks[0].Password != "sip-secret" ||
+		cfg.WhatsApp[0].Token != "EAAG-token" || cfg.WhatsApp[0].MessageTTL.D() != 2*time.Minute {
 		t.Fatalf("example read wrongly: %+v", cfg)
 	}
 }

@@ -31,13 +31,29 @@ func (r RoutesConf) Routes() []router.Route {
 }
 
 // RouteTable is the routing table in force: the configured routes, plus,
-// when no route takes voice, one that sends voice through every trunk in
-// order.
+// for voice and WhatsApp when no route takes them, one that sends through
+// every trunk (account) in order.
 func (c *Config) RouteTable() []router.Route {
 	rs := c.Routes.Routes()
-	voice := false
+	voice, wa := false, false
 	for _, r := range rs {
 		voice = voice || r.Match.Channel == router.ChannelVoice
+		wa = wa || r.Match.Channel == router.ChannelWhatsApp
+	}
+	if !wa {
+		var ts []router.Target
+		if c.Sandbox {
+			ts = append(ts, router.Target{Connector: SandboxWhatsApp})
+		}
+		for _, w := range c.WhatsApp {
+			ts = append(ts, router.Target{Connector: w.Name})
+		}
+		if len(ts) > router.MaxTargets {
+			ts = ts[:router.MaxTargets]
+		}
+		if len(ts) > 0 {
+			rs = append(rs, router.Route{Name: "whatsapp (every account)", Match: router.Match{Channel: router.ChannelWhatsApp}, Targets: ts})
+		}
 	}
 	if !voice {
 		var ts []router.Target

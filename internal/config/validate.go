@@ -17,6 +17,8 @@ import (
 	"github.com/otpgate/otpgate/router"
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
+	"github.com/otpgate/otpgate/whatsapp"
+	wasim "github.com/otpgate/otpgate/whatsapp/sim"
 )
 
 // finish applies defaults and validates. Every error is an *Error naming
@@ -33,6 +35,12 @@ func (c *Config) finish(opts Options) error {
 	}
 	if c.HTTP.MaxBodyBytes < 1024 || c.HTTP.MaxBodyBytes > 1<<20 {
 		return errf("http.max_body_bytes", "%d is outside 1024..1048576", c.HTTP.MaxBodyBytes)
+	}
+	if c.HTTP.MaxCallbackBytes == 0 {
+		c.HTTP.MaxCallbackBytes = 1 << 20
+	}
+	if c.HTTP.MaxCallbackBytes < 64<<10 || c.HTTP.MaxCallbackBytes > 16<<20 {
+		return errf("http.max_callback_bytes", "%d is outside 65536..16777216", c.HTTP.MaxCallbackBytes)
 	}
 	if c.Store.Sync == "" {
 		c.Store.Sync = "always"
@@ -73,7 +81,7 @@ func (c *Config) finish(opts Options) error {
 	default:
 		return errf("log.format", "%q is not one of json, text", c.Log.Format)
 	}
-	if (len(c.SandboxSim.SMSCRules) > 0 || len(c.SandboxSim.SIPRules) > 0) && !c.Sandbox {
+	if (len(c.SandboxSim.SMSCRules) > 0 || len(c.SandboxSim.SIPRules) > 0 || len(c.SandboxSim.WhatsAppRules) > 0) && !c.Sandbox {
 		return errf("sandbox_sim", "rules of the sandbox's simulators, but sandbox is off")
 	}
 	for i, r := range c.SandboxSim.SMSCRules {
@@ -84,6 +92,11 @@ func (c *Config) finish(opts Options) error {
 	for i, r := range c.SandboxSim.SIPRules {
 		if _, err := uas.ParseRule(r); err != nil {
 			return errf(fmt.Sprintf("sandbox_sim.sip_rules[%d]", i), "%v", err)
+		}
+	}
+	for i, r := range c.SandboxSim.WhatsAppRules {
+		if _, err := wasim.ParseRule(r); err != nil {
+			return errf(fmt.Sprintf("sandbox_sim.whatsapp_rules[%d]", i), "%v", err)
 		}
 	}
 	// Credentials and secrets are checked for serving only: `otpgate
@@ -230,8 +243,14 @@ func (c *Config) finish(opts Options) error {
 	if c.Sandbox {
 		names["sandbox-voice"] = true
 	}
+	if err := c.validateWhatsApp(names, creds); err != nil {
+		return err
+	}
 	if _, err := router.New(c.RouteTable(), func(n string) bool { return names[n] }); err != nil {
 		return pathError(err)
+	}
+	if err := c.validateRouteChannels(); err != nil {
+		return err
 	}
 	if h := c.RouteHealth; h.MinSamples < 0 || h.ProbeEvery < 0 || (h.Threshold != nil && (*h.Threshold < 0 || *h.Threshold > 1)) {
 		return errf("route_health", "min_samples and probe_every must not be negative, threshold in 0..1")
@@ -297,11 +316,16 @@ func (c *Config) finish(opts Options) error {
 			return errf(fmt.Sprintf("tenants[%d].rate_limit", i), "negative")
 		}
 		for j, ch := range t.Workflow {
-			if ch != engine.ChannelSMS && ch != engine.ChannelVoice {
-				return errf(fmt.Sprintf("tenants[%d].workflow[%d]", i, j), "%q is not sms or voice", ch)
-			}
-			if ch == engine.ChannelVoice && len(c.Trunks) == 0 && !c.Sandbox {
-				return errf(fmt.Sprintf("tenants[%d].workflow[%d]", i, j), "voice needs a SIP trunk (trunks:)")
+			at := fmt.Sprintf("tenants[%d].workflow[%d]", i, j)
+			switch {
+			case !slices.Contains(router.Channels, ch):
+				return errf(at, "%q is not one of %s", ch, strings.Join(router.Channels, ", "))
+			case ch == engine.ChannelVoice && len(c.Trunks) == 0 && !c.Sandbox:
+				return errf(at, "voice needs a SIP trunk (trunks:)")
+			case ch == engine.ChannelWhatsApp && len(c.WhatsApp) == 0 && !c.Sandbox:
+				return errf(at, "whatsapp needs a WhatsApp account (whatsapp:)")
+			case ch == engine.ChannelRCS:
+				return errf(at, "rcs needs an RCS agent, and this gateway has none yet")
 			}
 		}
 		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
@@ -385,6 +409,75 @@ func DecodeServerKey(s string) ([]byte, error) {
 // pathError turns an error of another package that reads "path: what"
 // (the router's, the templates') into an *Error for that path; its first
 // line only, when it lists several.
+// validateWhatsApp checks the WhatsApp accounts (each as
+// whatsapp.Account.Validate says, with its name unique among connectors
+// and its phone number id among accounts) and adds their names to names.
+// Without creds (`otpgate route`) the secrets are not required.
+func (c *Config) validateWhatsApp(names map[string]bool, creds bool) error {
+	ids := map[string]int{}
+	for i, w := range c.WhatsApp {
+		at := fmt.Sprintf("whatsapp[%d]", i)
+		switch {
+		case names[w.Name] || (c.Sandbox && w.Name == SandboxWhatsApp):
+			return errf(at+".name", "%q is already another connector's name", w.Name)
+		}
+		if j, dup := ids[w.PhoneNumberID]; dup && w.PhoneNumberID != "" {
+			return errf(at+".phone_number_id", "%q is also whatsapp[%d]'s", w.PhoneNumberID, j)
+		}
+		a := w.Account().WithDefaults()
+		if !creds {
+			a.Token, a.AppSecret, a.VerifyToken = cmp.Or(a.Token, "-"), cmp.Or(a.AppSecret, "-"), cmp.Or(a.VerifyToken, "-")
+		}
+		if err := a.Validate(); err != nil {
+			var fe *whatsapp.FieldError
+			if errors.As(err, &fe) {
+				return errf(at+"."+fe.Field, "%s", fe.Problem)
+			}
+			return errf(at, "%v", err)
+		}
+		ids[w.PhoneNumberID] = i
+		if w.Name != "" {
+			names[w.Name] = true
+		}
+	}
+	if c.Sandbox {
+		names[SandboxWhatsApp] = true
+	}
+	return nil
+}
+
+// validateRouteChannels: a route sends its channel through connectors of
+// that channel only (an SMSC cannot place a call, nor a WhatsApp account
+// send an SMS).
+func (c *Config) validateRouteChannels() error {
+	kind := map[string]string{}
+	for _, s := range c.SMSCs {
+		kind[s.Name] = router.ChannelSMS
+	}
+	for _, t := range c.Trunks {
+		kind[t.Name] = router.ChannelVoice
+	}
+	for _, w := range c.WhatsApp {
+		kind[w.Name] = router.ChannelWhatsApp
+	}
+	if c.Sandbox {
+		kind["sandbox"], kind["sandbox-voice"], kind[SandboxWhatsApp] = router.ChannelSMS, router.ChannelVoice, router.ChannelWhatsApp
+	}
+	for i, r := range c.Routes.List {
+		ch := cmp.Or(r.Match.Channel, router.ChannelSMS)
+		for j, t := range r.Targets {
+			if k, ok := kind[t.Connector]; ok && k != ch {
+				return errf(fmt.Sprintf("routes[%d].targets[%d].connector", i, j), "%q sends %s, but the route takes channel %s", t.Connector, k, ch)
+			}
+		}
+	}
+	return nil // the short form names SMSCs only (checked above)
+}
+
+// SandboxWhatsApp is the name of the sandbox's WhatsApp account (the
+// simulator's).
+const SandboxWhatsApp = "sandbox-whatsapp"
+
 func pathError(err error) *Error {
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	path, what, ok := strings.Cut(msg, ": ")

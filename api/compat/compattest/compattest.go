@@ -1,6 +1,6 @@
 // Package compattest runs the vendor facades' data-driven tests: a real
-// engine and store behind the real API server, with a fake SMSC and a fake
-// trunk that record what they were asked to send, and a file format of
+// engine and store behind the real API server, with a fake SMSC, a fake
+// trunk and a fake WhatsApp account that record what they were asked to send, and a file format of
 // requests and the answers expected, placeholders for what differs from run
 // to run. It is a package of fakes for tests, never imported by the
 // gateway.
@@ -26,6 +26,8 @@
 //
 //	! sms +14155552671 [N]   wait for the N-th (first) SMS to the number; its code is {{code}}
 //	! call +14155552671      wait for a call to the number; its code is {{code}}
+//	! whatsapp +14155552671 [N]  wait for the N-th (first) WhatsApp message to the number; its code is {{code}}
+//	! wa-status +1415… delivered|read|failed   a status callback for the last WhatsApp message to the number
 //	! sent +14155552671 N    exactly N SMS went to the number
 //	! calls +14155552671 N   exactly N calls went to the number
 //	! state acme +1415… submitted  wait until the last message of tenant's pending verification
@@ -90,6 +92,7 @@ type Harness struct {
 	Base   string // http://127.0.0.1:PORT
 	SMSC   *FakeSMSC
 	Voice  *FakeVoice
+	Chat   *FakeChat // the WhatsApp account "wa"
 
 	mu         sync.Mutex
 	offset     time.Duration
@@ -139,7 +142,7 @@ const WebhookSecret = "whsec-test"
 // New starts a harness; it stops with the test.
 func New(t *testing.T, o Options) *Harness {
 	t.Helper()
-	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{}, captures: map[string]any{}, Seen: map[string]int{}}
+	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{}, Chat: &FakeChat{}, captures: map[string]any{}, Seen: map[string]int{}}
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Sync: store.SyncNone})
 	if err != nil {
 		t.Fatal(err)
@@ -149,6 +152,7 @@ func New(t *testing.T, o Options) *Harness {
 		routes = []router.Route{
 			{Name: "sms", Targets: []router.Target{{Connector: "smsc"}}},
 			{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
+			{Name: "whatsapp", Match: router.Match{Channel: "whatsapp"}, Targets: []router.Target{{Connector: "wa"}}},
 		}
 	}
 	rt, err := router.New(routes, nil)
@@ -175,8 +179,9 @@ func New(t *testing.T, o Options) *Harness {
 	}
 	eng, err := engine.New(engine.Config{
 		ServerKey: bytes.Repeat([]byte{7}, 32), Store: st, Router: rt,
-		Senders: map[string]engine.Sender{"smsc": h.SMSC}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
-		Tenants: tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
+		Senders: map[string]engine.Sender{"smsc": h.SMSC, "wa": h.Chat}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
+		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: true, engine.ChannelWhatsApp: true},
+		Tenants:  tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
 		Now: h.Now, WebhookFormats: o.WebhookFormats,
 		Webhooks: engine.WebhookConfig{AllowLoopback: true, RetryMin: 50 * time.Millisecond, RetryMax: time.Second},
 	})
@@ -303,6 +308,33 @@ func (f *FakeSMSC) To(number string) []engine.Outbound {
 		}
 	}
 	return out
+}
+
+// FakeChat is the WhatsApp account "wa": it records every message and
+// answers with the id "wamid.<n>".
+type FakeChat struct {
+	mu   sync.Mutex
+	msgs []engine.Outbound
+}
+
+// Send records m.
+func (f *FakeChat) Send(ctx context.Context, m engine.Outbound) ([]string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.msgs = append(f.msgs, m)
+	return []string{fmt.Sprintf("wamid.%d", len(f.msgs))}, nil
+}
+
+// To returns the messages sent to number, oldest first, with their ids.
+func (f *FakeChat) To(number string) (msgs []engine.Outbound, ids []string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, m := range f.msgs {
+		if m.To == number {
+			msgs, ids = append(msgs, m), append(ids, fmt.Sprintf("wamid.%d", i+1))
+		}
+	}
+	return msgs, ids
 }
 
 // FakeVoice answers every call at once and records it.
@@ -726,6 +758,31 @@ func (h *Harness) directive(at string, f []string) {
 			h.T.Fatalf("%s: no call to %s", at, f[1])
 		}
 		h.code = calls[len(calls)-1].Code
+	case "whatsapp":
+		n := 1
+		if len(f) > 2 {
+			n, _ = strconv.Atoi(f[2])
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for msgs, _ := h.Chat.To(f[1]); len(msgs) < n && time.Now().Before(deadline); msgs, _ = h.Chat.To(f[1]) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		msgs, _ := h.Chat.To(f[1])
+		if len(msgs) < n {
+			h.T.Fatalf("%s: no WhatsApp message #%d to %s", at, n, f[1])
+		}
+		if msgs[n-1].Channel != engine.ChannelWhatsApp || msgs[n-1].Ref == "" {
+			h.T.Fatalf("%s: the WhatsApp message %+v has no channel or reference", at, msgs[n-1])
+		}
+		h.code = msgs[n-1].Code
+	case "wa-status":
+		msgs, ids := h.Chat.To(f[1])
+		if len(msgs) == 0 {
+			h.T.Fatalf("%s: no WhatsApp message to %s to report on", at, f[1])
+		}
+		last := len(msgs) - 1
+		h.Engine.HandleReceipt(engine.Receipt{Connector: "wa", MessageID: ids[last], Ref: msgs[last].Ref, State: f[2],
+			Final: true, Delivered: f[2] != "failed", Read: f[2] == "read", Err: map[bool]string{true: "not_on_whatsapp"}[f[2] == "failed"]})
 	case "sent", "calls":
 		n, _ := strconv.Atoi(f[2])
 		count := func() int { return len(h.SMSC.To(f[1])) }

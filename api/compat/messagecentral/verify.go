@@ -38,7 +38,7 @@ type validateData struct {
 
 // flowTypes: VerifyNow's flowType → the engine's channel; "" for those
 // this gateway does not send yet.
-var flowTypes = map[string]string{"SMS": engine.ChannelSMS, "WHATSAPP": "", "RCS": ""}
+var flowTypes = map[string]string{"SMS": engine.ChannelSMS, "WHATSAPP": engine.ChannelWhatsApp, "RCS": ""}
 
 // send: POST …/send?countryCode=&mobileNumber=&flowType=[&otpLength=]
 // [&customerId=]. v2 requires customerId, v3 takes it when sent; either
@@ -54,13 +54,13 @@ func (f *Facade) send(version int) handler {
 		ch, known := flowTypes[flow]
 		switch {
 		case flow == "":
-			fail(ctx, codeBadRequest, "flowType: required (SMS)", nil)
+			fail(ctx, codeBadRequest, "flowType: required (SMS, WHATSAPP)", nil)
 			return
 		case !known:
-			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %q is not one this gateway sends (SMS)", flow), nil)
+			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %q is not one this gateway sends (SMS, WHATSAPP)", flow), nil)
 			return
 		case ch == "":
-			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %s is not available on this gateway yet; use SMS", flow), nil)
+			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %s is not available on this gateway yet; use SMS or WHATSAPP", flow), nil)
 			return
 		}
 		req := engine.CreateRequest{Tenant: c.cust.Tenant, Channel: ch, CodeLength: 4, TTL: c.cust.OTPTTL,

@@ -125,7 +125,7 @@ func (f *Facade) auth(h handler) fasthttp.RequestHandler {
 
 // channels: NexCode's channel → the engine's; "" for those this gateway
 // does not send yet.
-var channels = map[string]string{"sms": engine.ChannelSMS, "whatsapp": "", "rcs": ""}
+var channels = map[string]string{"sms": engine.ChannelSMS, "whatsapp": engine.ChannelWhatsApp, "rcs": ""}
 
 // request: POST /otp/request {"msisdn", "customer_id", "channel"}. The
 // code's length, validity and attempts are the tenant's, as NexCode
@@ -151,7 +151,7 @@ func (f *Facade) request(ctx *fasthttp.RequestCtx, tenant string) {
 		return
 	case engCh == "":
 		httpx.WriteProblem(ctx, httpx.Problem{Status: 422, Code: "channel_unavailable", Field: "channel",
-			Detail: fmt.Sprintf("channel %q is not available on this gateway yet; use sms", ch)})
+			Detail: fmt.Sprintf("channel %q is not available on this gateway yet; use sms or whatsapp", ch)})
 		return
 	case strings.TrimSpace(in.MSISDN) == "":
 		invalid(ctx, "msisdn", "msisdn is required (E.164: +393331234567)")

@@ -6,7 +6,7 @@
 // the engine's.
 //
 // What differs from Twilio, by design: prices and lookups are empty; the
-// channels are the ones this gateway sends (sms, call); a verification is
+// channels are the ones this gateway sends (sms, call, whatsapp); a verification is
 // one per tenant and number across services; ended verifications are
 // answered 404 (Twilio deletes them too) but stay readable in the native
 // API.
@@ -233,7 +233,7 @@ func idOf(sid string) (string, bool) {
 }
 
 // channelOf maps Twilio's channel names to the engine's.
-var channelOf = map[string]string{"sms": engine.ChannelSMS, "call": engine.ChannelVoice}
+var channelOf = map[string]string{"sms": engine.ChannelSMS, "call": engine.ChannelVoice, "whatsapp": engine.ChannelWhatsApp}
 
 // twilioChannel is the other way round.
 func twilioChannel(ch string) string {
@@ -312,7 +312,7 @@ func (f *Facade) create(ctx *fasthttp.RequestCtx, c call) {
 	chName := string(args.Peek("Channel"))
 	ch, ok := channelOf[chName]
 	if !ok {
-		fail(ctx, 400, 60200, fmt.Sprintf("Invalid parameter `Channel`: %q is not a channel this gateway sends (sms, call)", chName))
+		fail(ctx, 400, 60200, fmt.Sprintf("Invalid parameter `Channel`: %q is not a channel this gateway sends (sms, call, whatsapp)", chName))
 		return
 	}
 	req := engine.CreateRequest{

@@ -10,7 +10,8 @@
 // passes mid-workflow); the voice step speaks the languages Otpgate has
 // prompts for and English for the others, and says so in the call's
 // event; channels this gateway does not send (email, silent_auth, and
-// until they exist whatsapp and rcs) are refused.
+// until it exists rcs) are refused; a whatsapp step's from is ignored
+// (the WhatsApp account the route picks sends).
 package vonage
 
 import (

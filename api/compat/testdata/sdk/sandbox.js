@@ -6,22 +6,26 @@
 const base = process.env.BASE;
 const key = process.env.KEY;
 
-// smsCode waits for the n-th SMS (1-based) to number and returns its code.
-async function smsCode(number, n = 1) {
+// smsCode waits for the n-th SMS (1-based) to number and returns its code;
+// chatCode the same for a WhatsApp message.
+async function smsCode(number, n = 1, channel = 'sms') {
   for (let i = 0; i < 100; i++) {
     const r = await fetch(`${base}/v1/sandbox/messages?number=${encodeURIComponent(number)}`, {
       headers: { Authorization: `Bearer ${key}` },
     });
     const body = await r.json();
-    if (body.messages && body.messages.length >= n) {
-      const text = body.messages[body.messages.length - n].text; // newest first
+    const msgs = (body.messages || []).filter((m) => m.channel === channel);
+    if (msgs.length >= n) {
+      const text = msgs[msgs.length - n].text; // newest first
       const m = text.match(/\b[0-9A-Z]{4,10}\b/g).filter((w) => /\d/.test(w));
       return m[0];
     }
     await new Promise((res) => setTimeout(res, 50));
   }
-  throw new Error(`no SMS #${n} for ${number}`);
+  throw new Error(`no ${channel} message #${n} for ${number}`);
 }
+
+const chatCode = (number, n = 1) => smsCode(number, n, 'whatsapp');
 
 // callsTo waits for n calls to number in the sandbox's SIP simulator.
 async function callsTo(number, n = 1) {
@@ -68,4 +72,4 @@ function run(main) {
   );
 }
 
-module.exports = { base, key, smsCode, callsTo, wrong, expect, expectThrow, run };
+module.exports = { base, key, smsCode, chatCode, callsTo, wrong, expect, expectThrow, run };

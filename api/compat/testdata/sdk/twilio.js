@@ -3,7 +3,7 @@
 // fetch, resend, cancel, and the errors it surfaces.
 'use strict';
 const twilio = require('twilio');
-const { base, key, smsCode, wrong, expect, expectThrow, run } = require('./sandbox');
+const { base, key, smsCode, chatCode, wrong, expect, expectThrow, run } = require('./sandbox');
 
 run(async () => {
   const client = twilio('ACdemo', key);
@@ -36,6 +36,11 @@ run(async () => {
     expect('fetch after approval: status', e.status, 404);
     expect('fetch after approval: code', e.code, 20404);
   });
+
+  const wa = await svc.verifications.create({ to: '+14155550110', channel: 'whatsapp' });
+  expect('whatsapp: channel', wa.channel, 'whatsapp');
+  const waCheck = await svc.verificationChecks.create({ to: '+14155550110', code: await chatCode('+14155550110') });
+  expect('whatsapp: approved', waCheck.status, 'approved');
 
   const v2 = await svc.verifications.create({ to: '+14155550106', channel: 'call' });
   expect('call: channel', v2.channel, 'call');

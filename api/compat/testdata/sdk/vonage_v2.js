@@ -3,7 +3,7 @@
 // but apiHost: request, a wrong code, the right one, next workflow, cancel.
 'use strict';
 const { Vonage } = require('@vonage/server-sdk');
-const { base, smsCode, callsTo, wrong, expect, expectThrow, run } = require('./sandbox');
+const { base, smsCode, chatCode, callsTo, wrong, expect, expectThrow, run } = require('./sandbox');
 
 run(async () => {
   const vonage = new Vonage(
@@ -30,5 +30,7 @@ run(async () => {
   expect('cancel', await vonage.verify2.cancel(r2.requestId), true);
   expect('cancel again', await vonage.verify2.cancel(r2.requestId), false);
 
-  await expectThrow('whatsapp until the channel exists', () => vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'whatsapp', to: '14155550105', from: '14155550000' }] }), (e) => expect('whatsapp: HTTP status', e.response.status, 422));
+  const r3 = await vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'whatsapp', to: '14155550105', from: '14155550000' }] });
+  expect('whatsapp: completed with its code', await vonage.verify2.checkCode(r3.requestId, await chatCode('+14155550105')), 'completed');
+  await expectThrow('rcs until the channel exists', () => vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'rcs', to: '14155550109' }] }), (e) => expect('rcs: HTTP status', e.response.status, 422));
 });
