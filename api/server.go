@@ -84,7 +84,8 @@ type Config struct {
 	MaxBodyBytes int
 	// MaxCallbackBytes bounds the body of a channel provider's callback
 	// (HandleCallback): Meta batches statuses into one notification of up
-	// to a few MB. Default 1 MiB. The server reads at most the larger of
+	// to 3 MB, and a notification refused as too large is retried, and
+	// refused, for 7 days. Default 4 MiB. The server reads at most the larger of
 	// this and 4×MaxBodyBytes before any handler runs, so a larger value
 	// lets any client make the server buffer that much per request.
 	MaxCallbackBytes int
@@ -125,7 +126,7 @@ func New(cfg Config) (*Server, error) {
 		cfg.MaxBodyBytes = 16 << 10
 	}
 	if cfg.MaxCallbackBytes <= 0 {
-		cfg.MaxCallbackBytes = 1 << 20
+		cfg.MaxCallbackBytes = 4 << 20
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -293,6 +293,9 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 		return p, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(req.NextEventWait.Seconds()))
 	}
 	p.nextWait = cmp.Or(req.NextEventWait, t.NextEventWait)
+	if err := e.checkRaisedWaits(p); err != nil {
+		return p, err
+	}
 	p.callback = cmp.Or(req.CallbackURL, t.CallbackURL)
 	if req.CallbackURL != "" {
 		if err := checkCallbackURL(req.CallbackURL, e.cfg.Webhooks); err != nil {

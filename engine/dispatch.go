@@ -68,20 +68,32 @@ func (e *Engine) worker(ctx context.Context) {
 	}
 }
 
+// claim takes id for one dispatch. When another dispatch of id is under
+// way, it says so and notes that id was asked for again: a status callback
+// or receipt that started the next step while the send of the previous
+// one was still finishing. release then enqueues it once more, so that
+// step goes out at once rather than when its dispatch deadline comes.
 func (e *Engine) claim(id string) bool {
 	e.inflMu.Lock()
 	defer e.inflMu.Unlock()
-	if e.infl[id] {
+	if again, busy := e.infl[id]; busy {
+		if !again {
+			e.infl[id] = true
+		}
 		return false
 	}
-	e.infl[id] = true
+	e.infl[id] = false
 	return true
 }
 
 func (e *Engine) release(id string) {
 	e.inflMu.Lock()
+	again := e.infl[id]
 	delete(e.infl, id)
 	e.inflMu.Unlock()
+	if again {
+		e.enqueue(id)
+	}
 }
 
 // queuedMessage returns the index of the last message if it is queued.
@@ -112,6 +124,16 @@ func isUnknown(err error) bool {
 func recipientFailure(err error) bool {
 	var r interface{ Recipient() bool }
 	return errors.As(err, &r) && r.Recipient()
+}
+
+// retryAfter is the least wait a connector's error asks for before a
+// retry (WhatsApp's pair rate: 6 s), or 0.
+func retryAfter(err error) time.Duration {
+	var r interface{ RetryAfter() time.Duration }
+	if errors.As(err, &r) {
+		return min(r.RetryAfter(), time.Minute)
+	}
+	return 0
 }
 
 // blindResend says, per channel, whether a message whose fate is unknown
@@ -247,7 +269,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)
 		return
 	}
-	if err := e.st.MarkHanded(id, mi, e.now()); err != nil {
+	if err := e.st.MarkHanded(id, mi, target.Connector, e.now()); err != nil {
 		// not marked, not sent: the dispatch deadline tries again
 		if ctx.Err() == nil {
 			e.log.Error("send: marking the message handed failed; not sending now", "id", id, "err", err)
@@ -308,6 +330,7 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		}
 		r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: target.Connector, MessageID: msgID, Detail: detail})
 		dropDeadlines(r, deadlineDispatch)
+		e.holdNext(r, mi, now)
 		return nil
 	})
 	if err != nil {
@@ -370,7 +393,7 @@ func (e *Engine) sendFailed(id string, mi int, connector string, dec *router.Dec
 		giveUp := allFailed || (!failover && m.Tries >= e.cfg.MaxSendTries)
 		if !giveUp {
 			m.Skipped = nil // a new round
-			wait := backoff(e.cfg.RetryMin, e.cfg.RetryMax, m.Tries)
+			wait := max(backoff(e.cfg.RetryMin, e.cfg.RetryMax, m.Tries), retryAfter(cause))
 			r.Events = append(r.Events, store.Event{At: now, Type: "send_retry", Channel: m.Channel, Connector: connector, Detail: fmt.Sprintf("%s; try %d; next in %s", why, m.Tries, wait)})
 			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(wait), Kind: deadlineDispatch})
 			return nil
@@ -419,7 +442,7 @@ func (e *Engine) sendUnknown(id string, mi int, connector, why string) {
 		if mi >= len(r.Messages) || r.Messages[mi].State != MsgQueued {
 			return nil
 		}
-		markUnknown(r, mi, connector, now, why+": no answer from "+connector)
+		e.markUnknown(r, mi, connector, now, why+": no answer from "+connector)
 		return nil
 	})
 	if err != nil {
@@ -432,7 +455,7 @@ func (e *Engine) sendUnknown(id string, mi int, connector, why string) {
 
 // markUnknown makes message mi of r submitted with its fate unknown
 // (inside an Update function).
-func markUnknown(r *store.Record, mi int, connector string, now time.Time, detail string) {
+func (e *Engine) markUnknown(r *store.Record, mi int, connector string, now time.Time, detail string) {
 	m := &r.Messages[mi]
 	m.State, m.Connector, m.SubmittedAt, m.Error = MsgSubmitted, connector, now, "outcome_unknown"
 	m.Tries++
@@ -440,6 +463,7 @@ func markUnknown(r *store.Record, mi int, connector string, now time.Time, detai
 	r.Events = append(r.Events, store.Event{At: now, Type: "submitted", Channel: m.Channel, Connector: connector,
 		Detail: "outcome unknown (" + detail + "); not sent again: waiting for its status or the step's time"})
 	dropDeadlines(r, deadlineDispatch)
+	e.holdNext(r, mi, now)
 }
 
 // reasonError gives an engine-made error its public reason.

@@ -157,7 +157,7 @@ type Store interface {
 	Due(now time.Time, limit int) ([]store.Due, time.Time, error)
 	Deadlines(from, to time.Time, kind string, fn func(store.Due) bool) error
 	DropDeadline(d store.Due) error
-	MarkHanded(id string, mi int, at time.Time) error
+	MarkHanded(id string, mi int, connector string, at time.Time) error
 	Handed(id string) (store.Mark, bool, error)
 
 	// The webhook outbox.
@@ -318,7 +318,7 @@ type Engine struct {
 	queue     chan string
 	gate      *gate // back-pressure from the send queue to creates
 	inflMu    sync.Mutex
-	infl      map[string]bool // ids whose send is in progress
+	infl      map[string]bool // ids whose send is in progress → asked for again meanwhile
 	early     *earlyReceipts
 	hookQueue chan hookJob
 	hooks     interface {

@@ -34,37 +34,58 @@ type Receipt struct {
 	// recorded (the send's answer was lost, or the process died before
 	// recording it).
 	Ref string
+	// Durable: the far end sends the report again until it is answered
+	// (an HTTP status callback), so HandleReceipt commits it durably
+	// before returning and returns an error when it could not record it;
+	// the caller then answers with a failure and the report comes again.
+	// Without it (an SMPP receipt, acknowledged either way) the commit is
+	// lazy.
+	Durable bool
 }
+
+// errNoMessage: a receipt names a verification but none of its messages.
+var errNoMessage = errors.New("no such message")
 
 // HandleReceipt records r on its verification. A receipt may overtake the
 // record of its own submit (the SMSC answers the submit and sends the
 // receipt at once); such a receipt waits in memory for a short time and is
 // applied as soon as the submit is recorded, unless its Ref names the
-// message, which is then updated at once.
-func (e *Engine) HandleReceipt(r Receipt) {
+// message, which is then updated at once. The error is only for a receipt
+// that could not be recorded for now (a store failure), which the far end
+// may send again; one for no message of this gateway is logged, not an
+// error.
+func (e *Engine) HandleReceipt(r Receipt) error {
 	if r.At.IsZero() {
 		r.At = e.now()
 	}
 	id, ok, err := e.owner(&r)
 	if err != nil {
 		e.log.Error("receipt: index lookup failed", "connector", r.Connector, "message_id", r.MessageID, "err", err)
-		return
+		return err
 	}
 	if !ok {
 		if rid, _, byRef := ParseMessageRef(r.Ref); byRef {
-			e.applyReceipt(rid, r)
-			return
+			err := e.applyReceipt(rid, r)
+			if !errors.Is(err, errNoMessage) {
+				return err
+			}
+			// the ref names no message this connector may speak for yet:
+			// wait for the submit's record like any early receipt
 		}
 		e.early.put(r, e.now())
 		// The submit may have been recorded between the lookup and the put.
 		if id, ok, _ = e.owner(&r); !ok {
-			return
+			return nil
 		}
 		if _, mine := e.early.take(r.Connector, r.MessageID); !mine {
-			return // the submit path took it
+			return nil // the submit path took it
 		}
 	}
-	e.applyReceipt(id, r)
+	err = e.applyReceipt(id, r)
+	if errors.Is(err, errNoMessage) {
+		return nil
+	}
+	return err
 }
 
 // owner finds the verification of r's message, trying r.MessageID then its
@@ -92,32 +113,51 @@ type receiptOutcome struct {
 	channel  string
 	latency  time.Duration
 	advanced bool
+	ended    bool // the verification failed: every step failed
+	sent     bool // a chat channel's "sent", first seen
 }
 
-func (e *Engine) applyReceipt(id string, rc Receipt) {
+// applyReceipt records rc on verification id: nil when it was recorded or
+// changed nothing, errNoMessage when id has no message rc may speak for,
+// nil for a verification that is gone (purged), else the store's error.
+func (e *Engine) applyReceipt(id string, rc Receipt) error {
 	now := e.now()
 	var out receiptOutcome
-	// Lazy commit: the far end already had its answer (deliver_sm_resp, a
-	// 200 to its callback is sent after this returns either way), so
-	// syncing buys nothing but a slower link.
-	_, err := e.updateLazy(id, func(r *store.Record) error {
+	fn := func(r *store.Record) error {
 		out = receiptOutcome{}
 		mi := receiptMessage(r, id, rc)
 		if mi < 0 {
-			return fmt.Errorf("receipt %s/%s: no such message on %s", rc.Connector, rc.MessageID, id)
+			return errNoMessage
 		}
 		return e.receiptOn(r, mi, rc, now, &out)
-	})
-	if errors.Is(err, store.ErrNotFound) {
-		e.log.Warn("receipt: its verification is gone", "id", id, "connector", rc.Connector, "message_id", rc.MessageID)
-		return
 	}
-	if err != nil {
+	var err error
+	if rc.Durable {
+		_, err = e.update(id, fn)
+	} else {
+		// Lazy commit: the far end already had its answer
+		// (deliver_sm_resp), so syncing buys nothing but a slower link.
+		_, err = e.updateLazy(id, fn)
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		e.log.Warn("receipt: its verification is gone", "id", id, "connector", rc.Connector, "message_id", rc.MessageID)
+		return nil
+	case errors.Is(err, errNoMessage):
+		e.log.Warn("receipt: no such message on the verification", "id", id, "connector", rc.Connector, "message_id", rc.MessageID)
+		return err
+	case errors.Is(err, store.ErrCorrupt):
+		e.log.Error("receipt: the verification does not decode", "id", id, "err", err)
+		return nil // sending it again cannot help
+	case err != nil:
 		e.log.Error("receipt: not recorded", "id", id, "connector", rc.Connector, "message_id", rc.MessageID, "err", err)
-		return
+		return err
 	}
 	if out.advanced {
 		e.enqueue(id)
+	}
+	if out.sent {
+		countMessage(out.channel, "sent")
 	}
 	if out.state != "" {
 		observeReceipt(rc.Connector, out.channel, out.state, out.latency)
@@ -136,11 +176,19 @@ func (e *Engine) applyReceipt(id string, rc Receipt) {
 			e.cfg.Health.Observe(rc.Connector, rc.Delivered, rc.At)
 		}
 	}
+	if out.ended {
+		if rec, err := e.st.Get(id); err == nil {
+			countVerification(StatusFailed, rec)
+		}
+	}
+	return nil
 }
 
 // receiptMessage finds the message of r that rc reports on: by connector
-// and message id, else by rc.Ref (a message of this very verification
-// whose connector is rc's or not yet known); -1 when none.
+// and message id, else by rc.Ref: a chat message of this very verification
+// that rc's connector may speak for (the one it was handed to, or, while
+// the message is still queued, any connector that has not refused it: a
+// failover's next account); -1 when none.
 func receiptMessage(r *store.Record, id string, rc Receipt) int {
 	if rc.MessageID != "" {
 		for i := range r.Messages {
@@ -155,7 +203,14 @@ func receiptMessage(r *store.Record, id string, rc Receipt) int {
 		return -1
 	}
 	m := &r.Messages[mi]
-	if m.Channel == ChannelSMS || m.Channel == ChannelVoice || (m.Connector != "" && m.Connector != rc.Connector) {
+	switch {
+	case m.Channel == ChannelSMS || m.Channel == ChannelVoice:
+		return -1
+	case m.State == MsgQueued:
+		if slices.Contains(m.Failed, rc.Connector) {
+			return -1
+		}
+	case m.Connector != "" && m.Connector != rc.Connector:
 		return -1
 	}
 	return mi
@@ -183,9 +238,11 @@ func (e *Engine) receiptOn(r *store.Record, mi int, rc Receipt, now time.Time, o
 		// died before recording it): the message was sent
 		m.State, m.Connector, m.SubmittedAt, m.Error = MsgSubmitted, rc.Connector, rc.At, ""
 		m.Tries++
+		m.Skipped = nil
 		r.ClearHanded()
 		dropDeadlines(r, deadlineDispatch)
 		r.Events = append(r.Events, store.Event{At: rc.At, Type: "submitted", Channel: m.Channel, Connector: rc.Connector, MessageID: rc.MessageID, Detail: "recorded from its status callback"})
+		e.holdNext(r, mi, rc.At)
 		changed = true
 	} else if m.Error == "outcome_unknown" && rc.MessageID != "" {
 		m.Error = "" // a send whose answer was lost: the status says it went
@@ -201,6 +258,7 @@ func (e *Engine) receiptOn(r *store.Record, mi int, rc Receipt, now time.Time, o
 			}
 			r.Events = append(r.Events, store.Event{At: rc.At, Type: rc.State, Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
 			r.UpdatedAt = now
+			out.channel, out.sent = m.Channel, true
 			return nil
 		}
 		r.Events = append(r.Events, store.Event{At: rc.At, Type: "receipt", Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
@@ -255,13 +313,23 @@ func (e *Engine) receiptOn(r *store.Record, mi int, rc Receipt, now time.Time, o
 		m.DoneAt = rc.At
 		out.latency = rc.At.Sub(m.SubmittedAt)
 	}
+	if chat && state == MsgFailed {
+		m.Error = cmp.Or(rc.Err, rc.State) // the reason, as a refused send has it
+	}
 	m.State = state
 	out.state = state
 	r.Events = append(r.Events, store.Event{At: rc.At, Type: state, Channel: m.Channel, Connector: m.Connector, MessageID: rc.MessageID, Detail: detail})
 	e.notify(r, "message."+state, now, m, detail)
-	if (state == MsgUndelivered || state == MsgFailed) && r.Status == StatusPending && mi == len(r.Messages)-1 &&
-		e.advance(r, now, notDeliveredWhy(m.Channel)) {
-		out.advanced = true
+	if (state == MsgUndelivered || state == MsgFailed) && r.Status == StatusPending && mi == len(r.Messages)-1 {
+		switch {
+		case e.advance(r, now, notDeliveredWhy(m.Channel)):
+			out.advanced = true
+		case allStepsFailed(r):
+			// the last step failed, as every one before it: nothing
+			// more can reach the phone (as when every route refused)
+			e.end(r, StatusFailed, now, "every channel failed")
+			out.ended = true
+		}
 	}
 	return nil
 }

@@ -233,7 +233,7 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 				// handed a lease ago and never recorded (the process
 				// died): on this channel it is not sent again blindly
 				r.ClearHanded()
-				markUnknown(r, mi, "", now, "the gateway stopped before recording the send")
+				e.markUnknown(r, mi, mark.Connector, now, "the gateway stopped before recording the send")
 				return nil
 			}
 			// claim for one lease; the send's own Update clears it

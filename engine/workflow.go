@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,50 @@ func (e *Engine) stepWait(r *store.Record) (wait time.Duration, raised bool) {
 		return min, true
 	}
 	return wait, false
+}
+
+// lateGrace is how long after a message's lifetime a channel may still
+// report it delivered (Meta advises a small buffer).
+const lateGrace = 5 * time.Second
+
+// holdNext keeps the next step from starting while message mi, accepted
+// by its channel at at, may still arrive: on a channel whose messages live
+// MinStepWait, the next step's deadline moves to at least at + that +
+// lateGrace. A send that waited (throttled, retried) before the channel
+// took it so never lets its code arrive after the workflow moved on.
+func (e *Engine) holdNext(r *store.Record, mi int, at time.Time) {
+	life := e.cfg.MinStepWait[r.Messages[mi].Channel]
+	if life <= 0 || mi != len(r.Messages)-1 {
+		return
+	}
+	until := at.Add(life + lateGrace)
+	for i := range r.Deadlines {
+		if d := &r.Deadlines[i]; d.Kind == deadlineNext && d.At.Before(until) {
+			d.At = until
+		}
+	}
+}
+
+// checkRaisedWaits refuses a workflow whose last step, with a step's wait
+// raised to its channel's message lifetime (MinStepWait), would start no
+// earlier than the verification expires: its fallback would never go out.
+// A workflow no wait was raised in keeps its own timing.
+func (e *Engine) checkRaisedWaits(p plan) error {
+	r := &store.Record{Workflow: p.workflow, StepWaits: p.stepWaits, NextEventWait: p.nextWait}
+	var start time.Duration
+	raisedBy := ""
+	for r.Step = 0; r.Step+1 < len(r.Workflow); r.Step++ {
+		wait, raised := e.stepWait(r)
+		if raised {
+			raisedBy = fmt.Sprintf("the %s step waits %s (the lifetime of its message)", r.Workflow[r.Step], wait)
+		}
+		start += wait
+	}
+	if raisedBy != "" && start+lateGrace >= p.ttl {
+		return fieldErr("ttl", "%s before the next step, so the last step would start %s after the request, no earlier than the ttl of %s ends; give a longer ttl, or put %s last",
+			raisedBy, start, p.ttl, p.workflow[slices.IndexFunc(p.workflow, func(ch string) bool { return e.cfg.MinStepWait[ch] > 0 })])
+	}
+	return nil
 }
 
 func raisedNote(channel string, wait time.Duration) string {

@@ -14,8 +14,10 @@ package whatsapp
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 )
@@ -50,6 +52,10 @@ type Account struct {
 	// names them ("en_US", "it", "pt_BR"); the first is the fallback for
 	// a locale none of them serves.
 	Languages []string
+	// Templates names another template for a language (a key of it must
+	// be one of Languages), where that language's authentication template
+	// is approved under its own name. Default none: Template for all.
+	Templates map[string]string
 	// MessageTTL is the template's message_send_ttl_seconds as set at
 	// Meta (30 s to 15 min for authentication templates; Meta's default is
 	// 10 min): a message not delivered within it is dropped. A workflow
@@ -152,6 +158,14 @@ func (a Account) Validate() error {
 			bad(fmt.Sprintf("languages[%d]", i), "%q is not a WhatsApp language code such as en_US, it, pt_BR", l)
 		}
 	}
+	for _, l := range slices.Sorted(maps.Keys(a.Templates)) {
+		switch {
+		case !slices.Contains(a.Languages, l):
+			bad(fmt.Sprintf("templates[%q]", l), "%q is not one of languages", l)
+		case !templateRE.MatchString(a.Templates[l]):
+			bad(fmt.Sprintf("templates[%q]", l), "%q is not a template name (lower-case letters, digits, _)", a.Templates[l])
+		}
+	}
 	switch {
 	case a.MessageTTL == 0:
 		bad("message_ttl", "required: the template's message_send_ttl_seconds as set at Meta (30s to 15m)")
@@ -165,6 +179,16 @@ func (a Account) Validate() error {
 		bad("timeout", "%s is not a timeout between 0 and 2m", a.Timeout)
 	}
 	return errors.Join(errs...)
+}
+
+// TemplateFor is the template (name and language) a message in locale
+// goes as.
+func (a Account) TemplateFor(locale string) (name, language string) {
+	language = a.Language(locale)
+	if n, ok := a.Templates[language]; ok {
+		return n, language
+	}
+	return a.Template, language
 }
 
 // Language is the template language for locale (the verification's, as

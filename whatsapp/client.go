@@ -123,10 +123,11 @@ func (c *Client) Send(ctx context.Context, m Message) (string, error) {
 // body parameter and as the button's (copy code, one tap), and m.Ref as
 // biz_opaque_callback_data.
 func (c *Client) request(m Message) SendRequest {
+	name, lang := c.acct.TemplateFor(m.Locale)
 	return SendRequest{
 		MessagingProduct: "whatsapp", RecipientType: "individual", To: m.To, Type: "template",
 		Template: TemplateSend{
-			Name: c.acct.Template, Language: Language{Code: c.acct.Language(m.Locale)},
+			Name: name, Language: Language{Code: lang},
 			Components: []Component{
 				{Type: "body", Parameters: []Parameter{{Type: "text", Text: m.Code}}},
 				{Type: "button", SubType: "url", Index: "0", Parameters: []Parameter{{Type: "text", Text: m.Code}}},
@@ -155,9 +156,9 @@ func (c *Client) apiError(resp *http.Response, raw []byte) *Error {
 	var er ErrorResponse
 	if err := json.Unmarshal(raw, &er); err == nil && er.Error.Message != "" {
 		e := &Error{Account: c.acct.Name, Code: er.Error.Code, Title: er.Error.Message, Details: er.Error.Details(),
-			Status: resp.StatusCode, Kind: kindOf(er.Error.Code)}
+			Status: resp.StatusCode, Kind: kindOf(er.Error.Code), FromMeta: true}
 		if e.Code == 131056 {
-			e.RetryAfter = 6 * time.Second // one message per 6 s to the same user
+			e.After = 6 * time.Second // one message per 6 s to the same user
 		}
 		return e
 	}

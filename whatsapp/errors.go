@@ -15,11 +15,18 @@ type Error struct {
 	Details string // error_data.details
 	Status  int    // HTTP status, 0 when none came
 	Kind    Kind
-	// RetryAfter is how long to wait before this account tries again
-	// (throttling); 0 when it does not say.
-	RetryAfter time.Duration
-	Err        error // the transport error, if any
+	// FromMeta: the error is Meta's own (its error body), so Code is
+	// Meta's code, 0 included.
+	FromMeta bool
+	// After is how long to wait before trying this recipient again
+	// (131056: one message per 6 s to one user); 0 when nothing says.
+	After time.Duration
+	Err   error // the transport error, if any
 }
+
+// RetryAfter is the least wait before a retry can succeed (the engine
+// backs off at least this long).
+func (e *Error) RetryAfter() time.Duration { return e.After }
 
 // Kind sorts send failures by what may help.
 type Kind int
@@ -44,7 +51,7 @@ const (
 func (e *Error) Error() string {
 	s := fmt.Sprintf("whatsapp %s: ", e.Account)
 	switch {
-	case e.Code != 0:
+	case e.FromMeta:
 		s += fmt.Sprintf("code %d: %s", e.Code, e.Title)
 		if e.Details != "" {
 			s += " (" + e.Details + ")"
@@ -73,7 +80,7 @@ func (e *Error) Unknown() bool { return e.Kind == KindUnknown }
 
 // Reason is the stable word tenants see in events and metrics.
 func (e *Error) Reason() string {
-	if r, ok := reasons[e.Code]; ok && e.Code != 0 {
+	if r, ok := reasons[e.Code]; ok && e.FromMeta {
 		return r.reason
 	}
 	switch e.Kind {

@@ -40,7 +40,7 @@ type Status struct {
 type Webhook struct {
 	apps         []app
 	verifyTokens [][]byte
-	onStatus     func(Status)
+	onStatus     func(Status) error
 	log          *slog.Logger
 }
 
@@ -52,8 +52,11 @@ type app struct {
 }
 
 // NewWebhook serves the callbacks of accounts; onStatus gets every status
-// of a message sent from one of them, in the order Meta wrote them.
-func NewWebhook(accounts []Account, onStatus func(Status), log *slog.Logger) *Webhook {
+// of a message sent from one of them, in the order Meta wrote them, and
+// returns an error when it could not record one for now (Meta is then
+// answered 503 and sends the notification again; statuses already
+// recorded change nothing the second time).
+func NewWebhook(accounts []Account, onStatus func(Status) error, log *slog.Logger) *Webhook {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -93,9 +96,10 @@ func (w *Webhook) Verify(mode, token, challenge string) (status int, body string
 
 // Notify handles one POSTed notification: signature is the
 // X-Hub-Signature-256 header, body the raw body. It answers 200 once every
-// status in it reached onStatus (Meta retries anything else for days), 401
-// when the signature is missing or matches no app secret (nothing in the
-// body is looked at), 400 when a signed body is not a notification.
+// status in it was recorded (Meta retries anything else for days), 503
+// when one could not be (a store failure: the retry records it), 401 when
+// the signature is missing or matches no app secret (nothing in the body
+// is looked at), 400 when a signed body is not a notification.
 func (w *Webhook) Notify(signature string, body []byte) (status int, msg string) {
 	hexSig, ok := strings.CutPrefix(signature, "sha256=")
 	sig, err := hex.DecodeString(hexSig)
@@ -126,7 +130,7 @@ func (w *Webhook) Notify(signature string, body []byte) (status int, msg string)
 		callbacks("ignored").Inc()
 		return 200, fmt.Sprintf("object %q ignored", n.Object)
 	}
-	taken := 0
+	taken, failed := 0, 0
 	for _, e := range n.Entry {
 		for _, c := range e.Changes {
 			if c.Field != "messages" || len(c.Value.Statuses) == 0 {
@@ -144,10 +148,17 @@ func (w *Webhook) Notify(signature string, body []byte) (status int, msg string)
 				if !ok {
 					continue
 				}
-				w.onStatus(st)
+				if err := w.onStatus(st); err != nil {
+					failed++
+					continue
+				}
 				taken++
 			}
 		}
+	}
+	if failed > 0 {
+		callbacks("not_recorded").Inc()
+		return 503, fmt.Sprintf("%d of %d statuses could not be recorded; send it again", failed, failed+taken)
 	}
 	callbacks("ok").Inc()
 	return 200, fmt.Sprintf("%d statuses", taken)

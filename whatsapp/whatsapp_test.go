@@ -86,6 +86,7 @@ func TestSendErrors(t *testing.T) {
 		{"no template", 404, `{"error":{"message":"(#132001) Template name does not exist in the translation","type":"OAuthException","code":132001,"error_data":{"messaging_product":"whatsapp","details":"template name (x) does not exist in en_US"}}}`, "whatsapp_template", KindAccount},
 		{"payment", 400, `{"error":{"message":"(#131042) Business eligibility payment issue","type":"OAuthException","code":131042}}`, "whatsapp_account", KindAccount},
 		{"meta asks to retry", 500, `{"error":{"message":"(#131000) Something went wrong","type":"OAuthException","code":131000}}`, "whatsapp_unavailable", KindPassing},
+		{"meta's code 0", 401, `{"error":{"message":"(#0) We were unable to authenticate the app user","type":"OAuthException","code":0}}`, "whatsapp_auth", KindAccount},
 		{"a code nobody listed", 400, `{"error":{"message":"(#999999) New","type":"OAuthException","code":999999}}`, "whatsapp_refused", KindAccount},
 		{"bare 502 from a proxy", 502, `<html>bad gateway</html>`, "whatsapp_timeout", KindUnknown},
 		{"bare 429", 429, ``, "whatsapp_unavailable", KindPassing},
@@ -184,6 +185,16 @@ func TestLanguage(t *testing.T) {
 	}
 }
 
+func TestTemplateFor(t *testing.T) {
+	a := Account{Template: "verification_code", Languages: []string{"en_US", "pt_BR"}, Templates: map[string]string{"pt_BR": "codigo_de_verificacao"}}
+	if n, l := a.TemplateFor("pt-br"); n != "codigo_de_verificacao" || l != "pt_BR" {
+		t.Errorf("pt-br: %s %s", n, l)
+	}
+	if n, l := a.TemplateFor("en"); n != "verification_code" || l != "en_US" {
+		t.Errorf("en: %s %s", n, l)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	ok := testAccount("https://graph.facebook.com").WithDefaults()
 	if err := ok.Validate(); err != nil {
@@ -208,6 +219,8 @@ func TestValidate(t *testing.T) {
 		{"message_ttl", func(a *Account) { a.MessageTTL = 20 * time.Minute }},
 		{"rate", func(a *Account) { a.Rate = -1 }},
 		{"timeout", func(a *Account) { a.Timeout = time.Hour }},
+		{`templates["de"]`, func(a *Account) { a.Templates = map[string]string{"de": "code"} }},
+		{`templates["it"]`, func(a *Account) { a.Templates = map[string]string{"it": "Codice"} }},
 	}
 	for _, tt := range tests {
 		a := ok
@@ -237,7 +250,7 @@ func webhook(got *[]Status) *Webhook {
 	a := testAccount("https://graph.facebook.com")
 	b := testAccount("https://graph.facebook.com")
 	b.Name, b.PhoneNumberID, b.AppSecret, b.VerifyToken = "wa-other-app", "200", "other-secret", "vt2"
-	return NewWebhook([]Account{a, b}, func(s Status) { *got = append(*got, s) }, nil)
+	return NewWebhook([]Account{a, b}, func(s Status) error { *got = append(*got, s); return nil }, nil)
 }
 
 func TestVerifyHandshake(t *testing.T) {
@@ -352,4 +365,21 @@ func FuzzNotify(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestNotifyAsksAgainWhatItCouldNotRecord: a status the store could not
+// take makes the answer 503, so Meta sends the notification again.
+func TestNotifyAsksAgainWhatItCouldNotRecord(t *testing.T) {
+	body, _ := os.ReadFile("testdata/status_batch.json")
+	calls := 0
+	w := NewWebhook([]Account{testAccount("https://graph.facebook.com")}, func(s Status) error {
+		calls++
+		if calls == 2 {
+			return errors.New("store closed")
+		}
+		return nil
+	}, nil)
+	if status, msg := w.Notify(Sign([]byte("secret"), body), body); status != 503 || calls != 2 {
+		t.Fatalf("%d %q after %d statuses", status, msg, calls)
+	}
 }

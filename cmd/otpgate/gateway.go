@@ -682,9 +682,13 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	if err != nil {
 		return res, err
 	}
-	rt, err := router.New(cfg.RouteTable(), g.known)
+	// the implicit voice and WhatsApp routes name the trunks and accounts
+	// that run: new ones need a restart (said below)
+	table := *cfg
+	table.Trunks, table.WhatsApp = g.cfg.Trunks, g.cfg.WhatsApp
+	rt, err := router.New(table.RouteTable(), g.known)
 	if err != nil {
-		return res, fmt.Errorf("%w (a route may only name an SMSC that is running; new SMSCs need a restart)", cfg.Locate("routes", err))
+		return res, fmt.Errorf("%w (a route may only name a connector that is running; new SMSCs, trunks and WhatsApp accounts need a restart)", cfg.Locate("routes", err))
 	}
 	tenants, keys, rates, adminKeys, err := g.tenantTables(cfg)
 	if err != nil {
@@ -726,7 +730,8 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
 		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
 		{"route_health", old.RouteHealth, cfg.RouteHealth}, {"trunks", old.Trunks, cfg.Trunks}, {"voice", old.Voice, cfg.Voice},
-		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB},
+		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB}, {"whatsapp", old.WhatsApp, cfg.WhatsApp},
+		{"sandbox_sim", old.SandboxSim, cfg.SandboxSim},
 	} {
 		if !reflect.DeepEqual(c.was, c.now) {
 			res.NeedsRestart = append(res.NeedsRestart, c.name)

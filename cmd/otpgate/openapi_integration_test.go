@@ -158,7 +158,7 @@ func TestOpenAPI(t *testing.T) {
 	call(200, "POST", "/webhooks/whatsapp", string(hook), "X-Hub-Signature-256", whatsapp.Sign([]byte(sandboxAppSecret), hook))
 	call(401, "POST", "/webhooks/whatsapp", string(hook), "X-Hub-Signature-256", whatsapp.Sign([]byte("nope"), hook))
 	call(400, "POST", "/webhooks/whatsapp", "{", "X-Hub-Signature-256", whatsapp.Sign([]byte(sandboxAppSecret), []byte("{")))
-	call(413, "POST", "/webhooks/whatsapp", strings.Repeat(" ", 1<<20+1), "X-Hub-Signature-256", "sha256=00")
+	call(413, "POST", "/webhooks/whatsapp", strings.Repeat(" ", 4<<20+1), "X-Hub-Signature-256", "sha256=00")
 	call(200, "GET", "/healthz", "")
 	call(200, "GET", "/readyz", "")
 	call(200, "GET", "/metrics", "")

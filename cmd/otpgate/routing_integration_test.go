@@ -198,6 +198,12 @@ func TestReloadRoutes(t *testing.T) {
 	if got := connectorOf(t, c, c.create(`{"number":"+14155559961"}`).ID); got != "b" {
 		t.Fatalf("after reload via %s, want b", got)
 	}
+	// a new WhatsApp account needs a restart, and says so; the rest applies
+	write("routes: {default: b}\nlog: {level: warn}\nwhatsapp:\n  - {name: wa, phone_number_id: \"1065\", token: t, app_secret: s, verify_token: v, template: otp, languages: [en_US], message_ttl: 1m}\n")
+	res = api.ReloadResult{}
+	if st, _, raw := admin.do("POST", "/admin/reload", "", &res); st != 200 || strings.Join(res.NeedsRestart, ",") != "log,whatsapp" {
+		t.Fatalf("reload with a new WhatsApp account: %d %s", st, raw)
+	}
 	write("routes:\n  - {name: x, targets: [{connector: nosuch}]}\n")
 	st, _, raw := admin.do("POST", "/admin/reload", "", nil)
 	if st != 422 || !strings.Contains(string(raw), "invalid_config") ||

@@ -77,9 +77,10 @@ func (g *gateway) startWhatsApp(cfg *config.Config, senders map[string]engine.Se
 	return longest, nil
 }
 
-// onWhatsAppStatus turns one status into an engine receipt.
-func (g *gateway) onWhatsAppStatus(s whatsapp.Status) {
-	rc := engine.Receipt{Connector: s.Account, MessageID: s.MessageID, Ref: s.Ref, State: s.Status, At: s.At}
+// onWhatsAppStatus turns one status into an engine receipt, recorded
+// durably before Meta gets its 200 (Meta sends it again otherwise).
+func (g *gateway) onWhatsAppStatus(s whatsapp.Status) error {
+	rc := engine.Receipt{Connector: s.Account, MessageID: s.MessageID, Ref: s.Ref, State: s.Status, At: s.At, Durable: true}
 	// Meta's timestamps have whole seconds: a fresh status is timed on
 	// arrival (send-to-delivered latency in milliseconds); one Meta held
 	// back (retried while the gateway was down) keeps Meta's time.
@@ -96,7 +97,7 @@ func (g *gateway) onWhatsAppStatus(s whatsapp.Status) {
 		rc.Err = whatsapp.FailureReason(s.ErrorCode)
 		rc.State = "failed"
 	}
-	g.eng.HandleReceipt(rc)
+	return g.eng.HandleReceipt(rc)
 }
 
 // mountWhatsApp serves the webhook (GET handshake, POST notifications).

@@ -165,6 +165,25 @@ func TestWhatsAppSandbox(t *testing.T) {
 		}
 	})
 
+	t.Run("a batch over 1 MiB is taken", func(t *testing.T) {
+		n := whatsapp.Notification{Object: "whatsapp_business_account"}
+		var v whatsapp.Value
+		v.MessagingProduct = "whatsapp"
+		v.Metadata.PhoneNumberID = sandboxPhoneID
+		for i := 0; len(v.Statuses) < 12000; i++ {
+			v.Statuses = append(v.Statuses, whatsapp.StatusItem{ID: fmt.Sprintf("wamid.elsewhere.%06d", i), Status: "delivered",
+				Timestamp: fmt.Sprint(time.Now().Unix()), RecipientID: "393471234567"})
+		}
+		n.Entry = []whatsapp.Entry{{ID: "1", Changes: []whatsapp.Change{{Field: "messages", Value: v}}}}
+		body, _ := json.Marshal(n)
+		if len(body) <= 1<<20 {
+			t.Fatalf("the batch is only %d bytes", len(body))
+		}
+		if st := postCallback(t, base, whatsapp.Sign([]byte(sandboxAppSecret), body), body); st != 200 {
+			t.Fatalf("a %d-byte batch: %d", len(body), st)
+		}
+	})
+
 	t.Run("the handshake", func(t *testing.T) {
 		st, _, body := doRaw(t, base, "GET", "/webhooks/whatsapp?hub.mode=subscribe&hub.verify_token=sandbox-verify-token&hub.challenge=1158201444", "", "")
 		if st != 200 || string(body) != "1158201444" {
@@ -199,7 +218,10 @@ func TestWhatsAppSandbox(t *testing.T) {
 // WhatsApp message is sent twice.
 func TestWhatsAppKill9BeforeItsStatus(t *testing.T) {
 	smscSim := startSim(t, smsc.Config{})
-	wa, err := wasim.New(wasim.Config{DeliverAfter: 1500 * time.Millisecond, Rules: []wasim.Rule{{Prefix: "+1415555", Action: "not-on-whatsapp"}}, Logger: quietLog()})
+	wa, err := wasim.New(wasim.Config{DeliverAfter: 1500 * time.Millisecond, Logger: quietLog(), Rules: []wasim.Rule{
+		{Prefix: "+1415555", Action: "not-on-whatsapp"},
+		{Prefix: "+4479", Action: "no-answer"}, // taken, never answered: only the mark and the ref know it
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,6 +249,7 @@ log: {level: warn}
     template: otp_code
     languages: [en_US]
     message_ttl: 60s
+    timeout: 20s
 %s`, testKey, filepath.Join(dir, "data"), addr, simYAML(smscSim.Addr()), waAddr, tenantsYAML())
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
@@ -236,7 +259,8 @@ log: {level: warn}
 
 	ok := c.create(`{"number":"+393471234567","channel":"whatsapp"}`)
 	fails := c.create(`{"number":"+14155550199","workflow":["whatsapp","sms"]}`)
-	eventually(t, 5*time.Second, "both messages taken", func() bool { return wa.Taken() == 2 })
+	lost := c.create(`{"number":"+447911123456","workflow":["whatsapp","sms"]}`)
+	eventually(t, 5*time.Second, "the three messages taken", func() bool { return wa.Taken() == 3 })
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +283,17 @@ log: {level: warn}
 	if r := c.check(fails.ID, codeFrom(t, sms.Text)); !r.Verified {
 		t.Fatalf("check of the SMS code: %+v", r)
 	}
-	if wa.Taken() != 2 {
+	// the send killed before its answer: its status finds it by ref
+	eventually(t, 20*time.Second, "the unanswered message's status recorded after the restart", func() bool {
+		return c.get(lost.ID).Messages[0].State == "delivered"
+	})
+	if v := c.get(lost.ID); v.Step != 0 || !strings.Contains(eventTypes(v), "submitted,sent,delivered") {
+		t.Errorf("the unanswered message: %s %+v", eventTypes(v), v.Messages)
+	}
+	if r := c.check(lost.ID, codeFrom(t, wa.Messages("+447911123456")[0].Text)); !r.Verified {
+		t.Fatalf("check of the unanswered message's code: %+v", r)
+	}
+	if wa.Taken() != 3 {
 		t.Errorf("WhatsApp took %d messages; a restart must not send one again", wa.Taken())
 	}
 }

@@ -487,10 +487,10 @@ func storeHanded(t *testing.T, newStore NewStore) {
 	if err := st.Create(record("a", "+391", at0), store.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.MarkHanded("a", 0, at0); err != nil {
+	if err := st.MarkHanded("a", 0, "smsc", at0); err != nil {
 		t.Fatal(err)
 	}
-	if m, ok, _ := st.Handed("a"); !ok || m.Message != 0 || !m.At.Equal(at0) {
+	if m, ok, _ := st.Handed("a"); !ok || m.Message != 0 || !m.At.Equal(at0) || m.Connector != "smsc" {
 		t.Fatalf("mark %+v %v", m, ok)
 	}
 	if _, err := st.Apply("a", func(r *store.Record) error { r.ClearHanded(); return nil }, store.ApplyOptions{Lazy: true}); err != nil {

@@ -99,7 +99,7 @@ func (trunkDown) Reason() string { return "trunk_unavailable" }
 
 // FakeChat is the harness's WhatsApp account: it records messages and
 // answers with ids "w<n>", or fails as Mode says: "throttled" (a passing
-// refusal), "not-a-user" (refused for the recipient, for good), "template"
+// refusal), "pair-rate" (one that asks for 6 s), "not-a-user" (refused for the recipient, for good), "template"
 // (refused for this account, for good), "timeout"
 // (the far end took the message, but its answer never came).
 type FakeChat struct {
@@ -107,6 +107,10 @@ type FakeChat struct {
 	Msgs []engine.Outbound
 	IDs  []string
 	Mode string
+	// Before, when set, runs inside Send after the far end took the
+	// message and before Send answers (a status callback that overtakes
+	// the send's answer).
+	Before func(m engine.Outbound, id string)
 }
 
 // Send records m and answers as Mode says.
@@ -116,6 +120,8 @@ func (f *FakeChat) Send(ctx context.Context, m engine.Outbound) ([]string, error
 	switch f.Mode {
 	case "throttled":
 		return nil, chatError{reason: "whatsapp_throttled"}
+	case "pair-rate":
+		return nil, chatError{reason: "whatsapp_throttled", after: 6 * time.Second}
 	case "not-a-user":
 		return nil, chatError{reason: "not_on_whatsapp", permanent: true, recipient: true}
 	case "template":
@@ -123,6 +129,11 @@ func (f *FakeChat) Send(ctx context.Context, m engine.Outbound) ([]string, error
 	}
 	f.Msgs = append(f.Msgs, m)
 	f.IDs = append(f.IDs, fmt.Sprintf("w%d", len(f.Msgs)))
+	if f.Before != nil {
+		f.mu.Unlock()
+		f.Before(m, f.IDs[len(f.IDs)-1])
+		f.mu.Lock()
+	}
 	if f.Mode == "timeout" {
 		return nil, chatError{reason: "whatsapp_timeout", unknown: true}
 	}
@@ -142,6 +153,7 @@ func (f *FakeChat) Last() (engine.Outbound, string, bool) {
 type chatError struct {
 	reason                        string
 	permanent, recipient, unknown bool
+	after                         time.Duration
 }
 
 func (e chatError) Error() string   { return "whatsapp: " + e.reason }
@@ -149,6 +161,8 @@ func (e chatError) Reason() string  { return e.reason }
 func (e chatError) Permanent() bool { return e.permanent }
 func (e chatError) Recipient() bool { return e.recipient }
 func (e chatError) Unknown() bool   { return e.unknown }
+
+func (e chatError) RetryAfter() time.Duration { return e.after }
 
 // ChatMinStepWait is the harness's MinStepWait for WhatsApp steps.
 const ChatMinStepWait = 3 * time.Minute

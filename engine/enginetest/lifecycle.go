@@ -237,7 +237,7 @@ func (h *Harness) step(at string, fields []string, want string) {
 		rc := engine.Receipt{Connector: "wa", MessageID: wamid, Ref: out.Ref, State: fields[1],
 			Final: fields[1] != "sent", Delivered: fields[1] == "delivered" || fields[1] == "read", Read: fields[1] == "read"}
 		if fields[1] == "failed" {
-			rc.Err = "131026"
+			rc.Err = "not_on_whatsapp"
 		}
 		for _, f := range fields[2:] {
 			switch {
@@ -250,12 +250,22 @@ func (h *Harness) step(at string, fields []string, want string) {
 			}
 		}
 		h.E.HandleReceipt(rc)
+	case "chat2-status-first": // chat2-status-first STATE: wa2's status callback comes before its send's answer
+		state := fields[1]
+		h.Chat2.Before = func(m engine.Outbound, id string) {
+			h.E.HandleReceipt(engine.Receipt{Connector: "wa2", MessageID: id, Ref: m.Ref, State: state, Final: true,
+				Delivered: state == "delivered", Err: map[bool]string{true: "not_on_whatsapp"}[state == "failed"]})
+		}
 	case "handed": // the last message was handed to its connector and the process died before the answer was recorded
 		r, err := h.St.Get(h.Last)
 		if err != nil {
 			t.Fatalf("%s: %v", at, err)
 		}
-		if err := h.St.MarkHanded(h.Last, len(r.Messages)-1, h.Clock()); err != nil {
+		connector := "smsc"
+		if ch := r.Messages[len(r.Messages)-1].Channel; ch == engine.ChannelWhatsApp {
+			connector = "wa"
+		}
+		if err := h.St.MarkHanded(h.Last, len(r.Messages)-1, connector, h.Clock()); err != nil {
 			t.Fatalf("%s: %v", at, err)
 		}
 	case "message": // message STATE [error=E]: the last message's state

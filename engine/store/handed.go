@@ -21,24 +21,28 @@ import (
 //     outcome): it is sent again only after the dispatch lease, once;
 //   - a message whose outcome is durable has no mark and is never resent.
 //
-// Key: h/<id> → uvarint message index, varint unix nanoseconds (which of
-// the record's messages was handed, and when: the lease runs from then).
+// Key: h/<id> → uvarint message index, varint unix nanoseconds, then the
+// connector's name (which of the record's messages was handed, when, and to
+// whom: the lease runs from then, and a status callback for it is believed
+// only from that connector). Marks written before the connector was kept
+// end after the time and read as connector "".
 
 const pfxHanded = "h/"
 
 func handedKey(id string) []byte { return append([]byte(pfxHanded), id...) }
 
 // MarkHanded durably records that id's message mi is about to be given to
-// a connector, at. Marks from the send workers are committed together (one
+// connector, at. Marks from the send workers are committed together (one
 // batch, one fsync) by markLoop, so a mark costs a few dozen bytes of WAL,
 // not a commit of its own. Synced under SyncAlways; under SyncBatch and
 // SyncNone as durable as every other write.
-func (s *Store) MarkHanded(id string, mi int, at time.Time) error {
+func (s *Store) MarkHanded(id string, mi int, connector string, at time.Time) error {
 	if err := s.enter(); err != nil {
 		return err
 	}
 	v := binary.AppendUvarint(nil, uint64(mi))
 	v = binary.AppendVarint(v, at.UnixNano())
+	v = append(v, connector...)
 	req := markReq{id: id, value: v, done: make(chan error, 1)}
 	select {
 	case s.marks <- req:
@@ -50,10 +54,12 @@ func (s *Store) MarkHanded(id string, mi int, at time.Time) error {
 	return <-req.done
 }
 
-// Mark is a handed mark: the message given to a connector, and when.
+// Mark is a handed mark: the message given to a connector, when, and to
+// which.
 type Mark struct {
-	Message int
-	At      time.Time
+	Message   int
+	At        time.Time
+	Connector string
 }
 
 type markReq struct {
@@ -121,7 +127,7 @@ func (s *Store) Handed(id string) (Mark, bool, error) {
 	if n <= 0 || m <= 0 || mi > maxListLen {
 		return Mark{}, false, fmt.Errorf("store: handed mark of %s: %w", id, ErrCorrupt)
 	}
-	return Mark{Message: int(mi), At: time.Unix(0, at).UTC()}, true, nil
+	return Mark{Message: int(mi), At: time.Unix(0, at).UTC(), Connector: string(v[n+m:])}, true, nil
 }
 
 // ClearHanded, called inside an Update function, removes id's handed mark

@@ -1,12 +1,15 @@
 package store
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // TestHandedMarks: a mark says which message was handed and when; the
@@ -22,11 +25,11 @@ func TestHandedMarks(t *testing.T) {
 	if _, ok, _ := s.Handed("a"); ok {
 		t.Fatal("a new record carries a mark")
 	}
-	if err := s.MarkHanded("a", 2, at); err != nil {
+	if err := s.MarkHanded("a", 2, "smsc", at); err != nil {
 		t.Fatal(err)
 	}
 	m, ok, err := s.Handed("a")
-	if err != nil || !ok || m.Message != 2 || !m.At.Equal(at) {
+	if err != nil || !ok || m.Message != 2 || !m.At.Equal(at) || m.Connector != "smsc" {
 		t.Fatalf("mark %+v %v %v", m, ok, err)
 	}
 	// an update that does not clear it keeps it
@@ -42,7 +45,7 @@ func TestHandedMarks(t *testing.T) {
 	if _, ok, _ := s.Handed("a"); ok {
 		t.Fatal("ClearHanded left the mark")
 	}
-	s.MarkHanded("a", 0, at)
+	s.MarkHanded("a", 0, "smsc", at)
 	if err := s.Purge("a"); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,9 @@ func TestMarksFromManyWorkers(t *testing.T) {
 	s := openT(t, t.TempDir())
 	errs := make(chan error, 200)
 	for i := 0; i < 200; i++ {
-		go func(i int) { errs <- s.MarkHanded(string(rune('A'+i%26))+string(rune('a'+i/26)), i, time.Now()) }(i)
+		go func(i int) {
+			errs <- s.MarkHanded(string(rune('A'+i%26))+string(rune('a'+i/26)), i, "smsc", time.Now())
+		}(i)
 	}
 	for i := 0; i < 200; i++ {
 		if err := <-errs; err != nil {
@@ -68,7 +73,7 @@ func TestMarksFromManyWorkers(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- s.MarkHanded("x", 0, time.Now()) }()
+	go func() { done <- s.MarkHanded("x", 0, "smsc", time.Now()) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, ErrClosed) {
@@ -171,5 +176,22 @@ func TestNextSeq(t *testing.T) {
 	defer s.Close()
 	if n, err := s.NextSeq("q\x00acme"); err != nil || n != 4 {
 		t.Fatalf("after a reopen: %d %v, want 4", n, err)
+	}
+}
+
+// TestHandedMarkWithoutConnector: a mark written before marks named their
+// connector reads, with connector "".
+func TestHandedMarkWithoutConnector(t *testing.T) {
+	s := openT(t, t.TempDir())
+	defer s.Close()
+	at := time.Unix(1_800_000_000, 0).UTC()
+	v := binary.AppendUvarint(nil, 1)
+	v = binary.AppendVarint(v, at.UnixNano())
+	if err := s.db.Set(handedKey("old"), v, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	m, ok, err := s.Handed("old")
+	if err != nil || !ok || m.Message != 1 || !m.At.Equal(at) || m.Connector != "" {
+		t.Fatalf("old mark read as %+v %v %v", m, ok, err)
 	}
 }

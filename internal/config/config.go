@@ -132,7 +132,10 @@ type HTTPConfig struct {
 	Listen       string `yaml:"listen"`         // default 127.0.0.1:8080
 	MaxBodyBytes int    `yaml:"max_body_bytes"` // default 16384
 	// MaxCallbackBytes bounds a channel provider's callback (Meta's
-	// batched status notifications). Default 1048576; 65536..16777216.
+	// batched status notifications reach 3 MB, and one refused is refused
+	// again on every retry). Default 4194304; 65536..16777216. The server
+	// buffers up to this much of any request before routing it, so it is
+	// also the most one request can make it hold.
 	MaxCallbackBytes int `yaml:"max_callback_bytes"`
 	// DrainDelay: on SIGTERM, /readyz answers 503 for this long before the
 	// listener closes, so a load balancer stops sending first (connections
@@ -249,6 +252,9 @@ type WhatsAppConf struct {
 	// the languages it is approved in (the first is the fallback).
 	Template  string   `yaml:"template"`
 	Languages []string `yaml:"languages"`
+	// Templates: another template name for a language of Languages, where
+	// that language's template has its own name.
+	Templates map[string]string `yaml:"templates"`
 	// MessageTTL: the template's message_send_ttl_seconds as set at Meta,
 	// 30s..15m; required. A WhatsApp step waits at least this long before
 	// the next step.
@@ -260,7 +266,7 @@ type WhatsAppConf struct {
 // Account is the connector's account (defaults not yet applied).
 func (w WhatsAppConf) Account() whatsapp.Account {
 	return whatsapp.Account{Name: w.Name, BaseURL: w.BaseURL, APIVersion: w.APIVersion, PhoneNumberID: w.PhoneNumberID,
-		Token: w.Token, AppSecret: w.AppSecret, VerifyToken: w.VerifyToken, Template: w.Template, Languages: w.Languages,
+		Token: w.Token, AppSecret: w.AppSecret, VerifyToken: w.VerifyToken, Template: w.Template, Languages: w.Languages, Templates: w.Templates,
 		MessageTTL: w.MessageTTL.D(), Rate: w.Rate, Timeout: w.Timeout.D()}
 }
 

@@ -37,7 +37,7 @@ func (c *Config) finish(opts Options) error {
 		return errf("http.max_body_bytes", "%d is outside 1024..1048576", c.HTTP.MaxBodyBytes)
 	}
 	if c.HTTP.MaxCallbackBytes == 0 {
-		c.HTTP.MaxCallbackBytes = 1 << 20
+		c.HTTP.MaxCallbackBytes = 4 << 20
 	}
 	if c.HTTP.MaxCallbackBytes < 64<<10 || c.HTTP.MaxCallbackBytes > 16<<20 {
 		return errf("http.max_callback_bytes", "%d is outside 65536..16777216", c.HTTP.MaxCallbackBytes)
@@ -330,6 +330,17 @@ func (c *Config) finish(opts Options) error {
 		}
 		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
 			return errf(fmt.Sprintf("tenants[%d].next_event_wait", i), "%s is outside 10s..1h", w)
+		}
+		if j := slices.Index(t.Workflow, engine.ChannelWhatsApp); j >= 0 && j < len(t.Workflow)-1 {
+			// the step after WhatsApp starts no earlier than the
+			// message's lifetime: it must start before the code expires
+			life := time.Duration(0)
+			for _, w := range c.WhatsApp {
+				life = max(life, w.MessageTTL.D())
+			}
+			if ttl := cmp.Or(t.TTL.D(), 10*time.Minute); ttl <= life+5*time.Second {
+				return errf(fmt.Sprintf("tenants[%d].ttl", i), "%s leaves no time for the step after whatsapp, which waits the message's lifetime (message_ttl %s) first; give a longer ttl, or put whatsapp last", ttl, life)
+			}
 		}
 		if creds && t.WebhookSecret != "" && len(t.WebhookSecret) < 16 {
 			return errf(fmt.Sprintf("tenants[%d].webhook_secret", i), "shorter than 16 characters")

@@ -285,10 +285,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 		s.cfg.OnMessage(*msg, code)
 	}
 	s.wg.Add(1)
-	go s.statuses(msg, req.BizOpaqueCallbackData, rule)
 	if rule.Action == "no-answer" {
-		// the message is taken; the answer never comes (the client's
-		// timeout ends the request)
+		// the message is taken and its statuses follow; the answer never
+		// comes (the client's timeout ends the request)
+		go s.statuses(msg, req.BizOpaqueCallbackData, rule)
 		select {
 		case <-r.Context().Done():
 		case <-s.ctx.Done():
@@ -302,6 +302,11 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request) {
 	}{ID: msg.ID})
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(resp)
+	// the statuses start once the answer is on its way, as Meta's do
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	go s.statuses(msg, req.BizOpaqueCallbackData, rule)
 }
 
 type apiErr struct {
@@ -456,6 +461,9 @@ func (s *Server) statuses(m *Message, ref string, rule Rule) {
 			post("failed", code)
 		}
 		return
+	}
+	if rule.Action == "no-answer" && !wait(s.cfg.DeliverAfter) {
+		return // its statuses come late, as the answer never does
 	}
 	if !post("sent", 0) {
 		return

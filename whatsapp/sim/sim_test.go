@@ -49,10 +49,11 @@ func newRig(t *testing.T, cfg sim.Config, acct func(a *whatsapp.Account)) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := whatsapp.NewWebhook([]whatsapp.Account{a}, func(st whatsapp.Status) {
+	w := whatsapp.NewWebhook([]whatsapp.Account{a}, func(st whatsapp.Status) error {
 		r.mu.Lock()
 		r.statuses = append(r.statuses, st)
 		r.mu.Unlock()
+		return nil
 	}, nil)
 	r.hook = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
