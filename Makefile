@@ -50,6 +50,8 @@ fmt-check:
 bench: build bench-go
 	./$(BIN) bench api --mode create --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --then-open-loop-at 0.5
 	./$(BIN) bench api --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --ceiling=false
+	./$(BIN) bench api --channel whatsapp --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --ceiling=false
+	./$(BIN) bench api --channel rcs --mode e2e --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --ceiling=false
 	./$(BIN) bench profile --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP)
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 20ms --receipts --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --out bench-results/smpp-latency.json
 	./$(BIN) bench smpp --binds 4 --window 50 --latency 0 --receipts=false --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) --out bench-results/smpp.json

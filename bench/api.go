@@ -53,8 +53,8 @@ func (l *Legs) ReceiptStored(number string, sent, acked time.Time) {
 	}
 }
 
-// DeliveredStored records the legs of a WhatsApp message's delivered
-// status: accepted is when the Cloud API (simulator) took the message,
+// DeliveredStored records the legs of a WhatsApp or RCS message's delivered
+// status: accepted is when the API (simulator) took the message,
 // sent when it posted the callback, taken when the gateway answered it
 // 200 (which it does once the status is stored).
 func (l *Legs) DeliveredStored(number string, accepted, sent, taken time.Time) {
@@ -109,7 +109,7 @@ type APIConfig struct {
 	Conns int
 	// Legs records per-leg latencies in ModeE2E.
 	Legs *Legs
-	// Channel of the verifications: sms (default) or whatsapp.
+	// Channel of the verifications: sms (default), whatsapp or rcs.
 	Channel string
 }
 
@@ -137,8 +137,11 @@ func APIOp(cfg APIConfig) (Op, error) {
 	hc := &fasthttp.HostClient{Addr: addr, MaxConns: cfg.Conns, ReadTimeout: 30 * time.Second, WriteTimeout: 10 * time.Second, IsTLS: strings.HasPrefix(base, "https://")}
 	authz := "Bearer " + cfg.Key
 	leg2 := "2 202 to submit_sm at the SMSC"
-	if cfg.Channel == "whatsapp" {
+	switch cfg.Channel {
+	case "whatsapp":
 		leg2 = "2 202 to the message at the Cloud API"
+	case "rcs":
+		leg2 = "2 202 to the message at the RBM API"
 	}
 	var seq atomic.Uint64
 	seq.Store(rand.Uint64N(5_000_000))
@@ -166,8 +169,11 @@ func APIOp(cfg APIConfig) (Op, error) {
 	return func(ctx context.Context, _ int) error {
 		number := fmt.Sprintf("+39347%07d", seq.Add(1)%10_000_000)
 		body := `{"number":"` + number + `","template":"{code}"}`
-		if cfg.Channel != "" && cfg.Channel != "sms" {
-			body = `{"number":"` + number + `","channel":"` + cfg.Channel + `"}`
+		switch cfg.Channel {
+		case "whatsapp": // the account's template: the code is a parameter
+			body = `{"number":"` + number + `","channel":"whatsapp"}`
+		case "rcs": // a text message, as an SMS
+			body = `{"number":"` + number + `","channel":"rcs","template":"{code}"}`
 		}
 		var cr api.CreateResponse
 		t0 := time.Now()

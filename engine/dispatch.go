@@ -208,6 +208,24 @@ func nextTarget(dec *router.Decision, m *store.Message) (router.Target, bool) {
 	return router.Target{}, false
 }
 
+// stickyResend says which channels send a message again on the connector
+// that had it last, while that one is still a target of the route: their
+// far end drops a copy of a message by an id made per connector (an RCS
+// message id is the agent's), so a resend after a lost answer or a crash
+// is a copy there and a second message anywhere else.
+var stickyResend = map[string]bool{ChannelRCS: true}
+
+// targetNamed is the target of dec on connector, when the message has not
+// failed on it for good nor skipped it in this round.
+func targetNamed(dec *router.Decision, m *store.Message, connector string) (router.Target, bool) {
+	for _, t := range dec.List() {
+		if t.Connector == connector && !slices.Contains(m.Failed, t.Connector) && !slices.Contains(m.Skipped, t.Connector) {
+			return t, true
+		}
+	}
+	return router.Target{}, false
+}
+
 // failoverReasons are the passing failures that move a message to the next
 // route at once (the connector cannot send now) rather than retrying the
 // same one after a back-off.
@@ -241,6 +259,11 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 		return
 	}
 	target, ok := nextTarget(&dec, &msg)
+	if stickyResend[msg.Channel] && msg.Connector != "" {
+		if last, named := targetNamed(&dec, &msg, msg.Connector); named {
+			target, ok = last, true
+		}
+	}
 	if !ok { // every target failed for good, or the table changed under it
 		e.sendFailed(id, mi, "", &dec, reasonError{errors.New("no route left to try"), "no_route"}, true)
 		return

@@ -236,6 +236,11 @@ func (e *Engine) fire(d store.Due, now time.Time) bool {
 				e.markUnknown(r, mi, mark.Connector, now, "the gateway stopped before recording the send")
 				return nil
 			}
+			if marked && mark.Message == mi && mark.Connector != "" {
+				// handed and never recorded: the resend goes to the same
+				// connector where that matters (stickyResend)
+				r.Messages[mi].Connector = mark.Connector
+			}
 			// claim for one lease; the send's own Update clears it
 			r.Deadlines = append(r.Deadlines, store.Deadline{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch})
 			send = true

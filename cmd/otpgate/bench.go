@@ -19,6 +19,8 @@ import (
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/bench"
 	"github.com/otpgate/otpgate/internal/config"
+	"github.com/otpgate/otpgate/rcs"
+	rcssim "github.com/otpgate/otpgate/rcs/sim"
 	"github.com/otpgate/otpgate/sip"
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
@@ -187,13 +189,15 @@ func runBenchAPI(args []string) error {
 	memProfile := fs.String("memprofile", "", "write an allocation profile (all allocations since start) to this file at the end, and one of those before the measured part to FILE.start")
 	traceFile := fs.String("trace", "", "write an execution trace of one second of the measured part to this file (go tool trace)")
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
-	channel := fs.String("channel", "sms", "sms | whatsapp: the verifications' channel (whatsapp through the WhatsApp Cloud API simulator)")
+	channel := fs.String("channel", "sms", "sms | whatsapp | rcs: the verifications' channel (whatsapp through the WhatsApp Cloud API simulator, rcs through the RBM API simulator)")
 	waListen := fs.String("wa-listen", "127.0.0.1:8090", "with --url and --channel whatsapp: where the bench's WhatsApp simulator listens (point the gateway's account there; token sandbox, app secret sandbox-app-secret)")
+	rcsListen := fs.String("rcs-listen", "127.0.0.1:8091", "with --url and --channel rcs: where the bench's RBM simulator listens")
+	rcsKey := fs.String("rcs-key", "bench-results/rcs-key.json", "with --url and --channel rcs: where the bench writes the RBM simulator's service account key (point the gateway's agent there: key_file, agent_id otpgate-sandbox@rbm.goog, client_token sandbox-client-token)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *channel != "sms" && *channel != "whatsapp" {
-		return fmt.Errorf("bench api: --channel %q is not sms or whatsapp", *channel)
+	if *channel != "sms" && *channel != "whatsapp" && *channel != "rcs" {
+		return fmt.Errorf("bench api: --channel %q is not sms, whatsapp or rcs", *channel)
 	}
 	if *out == "" {
 		name := "api-" + *mode
@@ -239,6 +243,39 @@ func runBenchAPI(args []string) error {
 		defer wa.Close()
 		extra["whatsapp"] = "WhatsApp Cloud API simulator on " + waAddr
 	}
+	// the RBM simulator, for --channel rcs: codes off its messages' text,
+	// the delivered legs off its events
+	var rbm *rcssim.Server
+	if *channel == "rcs" {
+		var err error
+		rbm, err = rcssim.New(rcssim.Config{DeliverAfter: time.Millisecond, Logger: slog.New(slog.DiscardHandler),
+			OnMessage: func(m rcssim.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) },
+			OnStatusTaken: func(m rcssim.Message, eventType string, sent, taken time.Time) {
+				if eventType == "DELIVERED" {
+					legs.DeliveredStored(m.To, m.ReceivedAt, sent, taken)
+				}
+			}})
+		if err != nil {
+			return err
+		}
+		listen := "127.0.0.1:0"
+		if target != "" {
+			listen = *rcsListen
+		}
+		addr, err := rbm.Start(listen)
+		if err != nil {
+			return err
+		}
+		defer rbm.Close()
+		extra["rcs"] = "RBM API simulator on " + addr
+		if target != "" {
+			if err := writeRCSKey(*rcsKey, rbm); err != nil {
+				return err
+			}
+			rbm.SetCallbackURL(strings.TrimSuffix(target, "/") + "/webhooks/rcs")
+			extra["gateway"] = *url
+		}
+	}
 	if target == "" {
 		// Receipts 1 ms after the submit_sm, so the receipt legs show the
 		// gateway's time rather than the simulator's delay.
@@ -257,6 +294,10 @@ func runBenchAPI(args []string) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
+		rcsYAML, err := rcsAgentYAML(rbm, filepath.Join(dir, "rcs-key.json"))
+		if err != nil {
+			return err
+		}
 		apiKey = newAPIKey()
 		cfg, err := config.Parse(fmt.Appendf(nil, `server_key: %s
 data_dir: %s
@@ -265,7 +306,7 @@ store: {sync: %s}
 log: {level: error}
 smscs: [{name: sim, address: %q, system_id: bench, password: bench, window: 100}]
 tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
-%s`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey), waAccountYAML(wa)), config.Options{})
+%s%s`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey), waAccountYAML(wa), rcsYAML), config.Options{})
 		if err != nil {
 			return err
 		}
@@ -278,11 +319,14 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		if wa != nil {
 			wa.SetCallbackURL(target + "/webhooks/whatsapp")
 		}
+		if rbm != nil {
+			rbm.SetCallbackURL(target + "/webhooks/rcs")
+		}
 		extra["gateway"] = "in-process, store sync " + *sync
 	} else if wa != nil {
 		wa.SetCallbackURL(strings.TrimSuffix(target, "/") + "/webhooks/whatsapp")
 		extra["gateway"] = *url
-	} else if *mode != bench.ModeCreate {
+	} else if rbm == nil && *mode != bench.ModeCreate {
 		sim, err := smsc.New(smsc.Config{ReceiptDelay: time.Millisecond,
 			OnMessage:      func(m smsc.Message) { atSMSC.Add(1); inbox.Deliver(m.To, m.Text) },
 			OnReceiptAcked: func(m smsc.Message, sent, acked time.Time) { legs.ReceiptStored(m.To, sent, acked) }})
@@ -365,8 +409,8 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		}
 	}
 	name := "api " + *mode
-	if wa != nil {
-		name += " (whatsapp)"
+	if *channel != "sms" {
+		name += " (" + *channel + ")"
 	}
 	res, err := bench.Run(ctx, bench.Options{Name: name, Workers: *workers, Warmup: *warmup, Duration: *duration, Progress: os.Stderr, Rate: *rate, OnMeasure: onMeasure}, op)
 	if err != nil {
@@ -379,6 +423,8 @@ tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
 		smscRate := float64(got) / res.Duration
 		if wa != nil {
 			extra["at_whatsapp"] = fmt.Sprintf("%.0f messages/s reached the WhatsApp simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
+		} else if rbm != nil {
+			extra["at_rcs"] = fmt.Sprintf("%.0f messages/s reached the RBM simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
 		} else {
 			extra["at_smsc"] = fmt.Sprintf("%.0f submit_sm/s reached the SMSC simulator while measuring (%.0f%% of the operation rate)", smscRate, 100*smscRate/res.Rate)
 		}
@@ -467,6 +513,26 @@ func writeAllocs(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// rcsAgentYAML writes the key of the bench's RBM simulator to keyFile and
+// returns the config of an agent on it ("" without one).
+func rcsAgentYAML(rbm *rcssim.Server, keyFile string) (string, error) {
+	if rbm == nil {
+		return "", nil
+	}
+	if err := writeRCSKey(keyFile, rbm); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("rcs:\n  - {name: rbm, base_url: %q, agent_id: %q, key_file: %q, client_token: %q}\n",
+		rbm.BaseURL(), rbm.AgentID(), keyFile, rbm.ClientToken()), nil
+}
+
+func writeRCSKey(path string, rbm *rcssim.Server) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, rcs.MarshalServiceAccountKey(rbm.Key()), 0o600)
 }
 
 // waAccountYAML is the config of a WhatsApp account on the bench's

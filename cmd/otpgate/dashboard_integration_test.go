@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -17,6 +18,8 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/api"
+	"github.com/otpgate/otpgate/rcs"
+	rcssim "github.com/otpgate/otpgate/rcs/sim"
 	"github.com/otpgate/otpgate/smpp/smsc"
 	wasim "github.com/otpgate/otpgate/whatsapp/sim"
 )
@@ -79,7 +82,21 @@ func TestDashboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { wa.Close() })
-	cfgYAML := "server_key: " + testKey + "\n" + simYAML(sim.Addr()) + `whatsapp:
+	rbm, err := rcssim.New(rcssim.Config{Logger: quietLog(), Rules: []rcssim.Rule{{Prefix: "+14155550107", Action: "no-rcs"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rbm.Start("127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rbm.Close() })
+	rbmKey := filepath.Join(t.TempDir(), "rbm-key.json")
+	if err := os.WriteFile(rbmKey, rcs.MarshalServiceAccountKey(rbm.Key()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfgYAML := "server_key: " + testKey + "\n" + simYAML(sim.Addr()) + fmt.Sprintf(`rcs:
+  - {name: rbm, base_url: %q, agent_id: %q, key_file: %q, client_token: %q}
+`, rbm.BaseURL(), rbm.AgentID(), rbmKey, rbm.ClientToken()) + `whatsapp:
   - {name: wa, base_url: "http://` + waAddr + `", phone_number_id: "100000000000001", token: sandbox,
      app_secret: sandbox-app-secret, verify_token: vt, template: otp_code, languages: [en_US], message_ttl: 60s}
 webhooks:
@@ -98,6 +115,7 @@ store:
 	g := startTestGateway(t, cfgYAML, t.TempDir())
 	c := client{t, "http://" + g.Addr(), keyAcme}
 	wa.SetCallbackURL("http://" + g.Addr() + "/webhooks/whatsapp")
+	rbm.SetCallbackURL("http://" + g.Addr() + "/webhooks/rcs")
 	// metrics are process-wide: other tests may have counted already
 	_, _, before := c.do("GET", "/metrics", "", nil)
 	base := parseScrape(string(before))
@@ -112,6 +130,9 @@ store:
 	// w: over WhatsApp, delivered; x: not a WhatsApp user
 	c.create(`{"number":"+14155550104","channel":"whatsapp"}`)
 	c.create(`{"number":"+14155550105","channel":"whatsapp"}`)
+	// r: over RCS, delivered; s: a phone without RCS
+	c.create(`{"number":"+14155550106","channel":"rcs"}`)
+	c.create(`{"number":"+14155550107","channel":"rcs"}`)
 
 	codeA := strings.TrimPrefix(waitMessage(t, sim, "+14155550101", 1).Text, "Code: ")
 	waitMessage(t, sim, "+14155550102", 1)
@@ -159,6 +180,9 @@ store:
 			{"a receipt latency sample", "otpgate_sms_receipt_latency_seconds_count", nil},
 			{"a WhatsApp delivery", "otpgate_message_delivery_seconds_count", []string{`channel="whatsapp"`}},
 			{"a WhatsApp failure", "otpgate_message_failures_total", []string{`channel="whatsapp"`}},
+			{"an RCS delivery", "otpgate_message_delivery_seconds_count", []string{`channel="rcs"`}},
+			{"an RCS failure", "otpgate_message_failures_total", []string{`channel="rcs"`}},
+			{"an RCS event taken", "otpgate_rcs_callbacks_total", []string{`result="ok"`}},
 		} {
 			if b := base.sum(w.metric, w.pairs...); sc.sum(w.metric, w.pairs...) <= b {
 				waiting = append(waiting, fmt.Sprintf("%s (%s%v > %g)", w.what, w.metric, w.pairs, b))

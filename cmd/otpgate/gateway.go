@@ -26,6 +26,8 @@ import (
 	"github.com/otpgate/otpgate/internal/config"
 	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/internal/phone"
+	"github.com/otpgate/otpgate/rcs"
+	rcssim "github.com/otpgate/otpgate/rcs/sim"
 	"github.com/otpgate/otpgate/router"
 	"github.com/otpgate/otpgate/sip"
 	"github.com/otpgate/otpgate/sip/uas"
@@ -63,6 +65,8 @@ type gateway struct {
 	facades  facades
 	wasim    *wasim.Server     // sandbox: the WhatsApp Cloud API simulator
 	waHook   *whatsapp.Webhook // nil without WhatsApp accounts
+	rcssim   *rcssim.Server    // sandbox: the RBM API simulator
+	rcsHook  *rcs.Webhook      // nil without RCS agents
 
 	engCancel  context.CancelFunc
 	linkCancel context.CancelFunc
@@ -146,9 +150,10 @@ func ownedBy(o owners, tenant, connector, msgID string) bool {
 // received, each message shown only to the tenant whose verification sent
 // it.
 type sandboxInbox struct {
-	s  *smsc.Server
-	wa *wasim.Server
-	st owners
+	s      *smsc.Server
+	wa     *wasim.Server
+	rcsSim *rcssim.Server
+	st     owners
 }
 
 // Messages lists SMS and WhatsApp messages together, newest first.
@@ -161,6 +166,7 @@ func (i sandboxInbox) Messages(tenant, number string) []api.SandboxMessage {
 		out = append(out, api.SandboxMessage{ID: m.ID, Channel: engine.ChannelSMS, From: m.From, To: m.To, Text: m.Text, Encoding: m.Encoding, ReceivedAt: m.ReceivedAt})
 	}
 	out = append(out, i.whatsapp(tenant, number)...)
+	out = append(out, i.rcs(tenant, number)...)
 	slices.SortStableFunc(out, func(a, b api.SandboxMessage) int { return b.ReceivedAt.Compare(a.ReceivedAt) })
 	return out
 }
@@ -350,6 +356,9 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	if err != nil {
 		return nil, err
 	}
+	if err := g.startRCS(cfg, senders, log); err != nil {
+		return nil, err
+	}
 	g.router = &liveRouter{}
 	rt, err := router.New(cfg.RouteTable(), g.known)
 	if err != nil {
@@ -365,7 +374,7 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 	}
 	eng, err = engine.New(engine.Config{
 		ServerKey: key, Store: g.st, Router: g.router, Senders: senders, Health: g.tracker,
-		Channels:    map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0, engine.ChannelWhatsApp: g.waHook != nil},
+		Channels:    map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: len(g.voicers) > 0, engine.ChannelWhatsApp: g.waHook != nil, engine.ChannelRCS: g.rcsHook != nil},
 		MinStepWait: map[string]time.Duration{engine.ChannelWhatsApp: waTTL},
 		Voice:       g.voicers,
 		Tenants:     tenants, Templates: cfg.Templates, DefaultSenderID: cfg.SMS.DefaultSenderID,
@@ -397,7 +406,7 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 
 	var inbox api.Inbox
 	if g.sim != nil {
-		inbox = sandboxInbox{g.sim, g.wasim, g.st}
+		inbox = sandboxInbox{g.sim, g.wasim, g.rcssim, g.st}
 	}
 	var callInbox api.CallInbox
 	if g.uas != nil {
@@ -416,12 +425,16 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 		return nil, err
 	}
 	g.mountWhatsApp()
+	g.mountRCS()
 	g.ln, err = net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
 	if g.wasim != nil {
 		g.wasim.SetCallbackURL("http://" + g.ln.Addr().String() + "/webhooks/whatsapp")
+	}
+	if g.rcssim != nil {
+		g.rcssim.SetCallbackURL("http://" + g.ln.Addr().String() + "/webhooks/rcs")
 	}
 
 	// Start: links, engine, then HTTP.
@@ -583,6 +596,9 @@ func (g *gateway) Shutdown(ctx context.Context) error {
 	if g.wasim != nil {
 		_ = g.wasim.Close()
 	}
+	if g.rcssim != nil {
+		_ = g.rcssim.Close()
+	}
 	metrics.UnregisterSet(g.gauges, true)
 	if err := g.st.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("store: %w", err))
@@ -607,6 +623,9 @@ func (g *gateway) abort() {
 	}
 	if g.wasim != nil {
 		g.wasim.Close()
+	}
+	if g.rcssim != nil {
+		g.rcssim.Close()
 	}
 	if g.gauges != nil {
 		metrics.UnregisterSet(g.gauges, true)
@@ -685,10 +704,10 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	// the implicit voice and WhatsApp routes name the trunks and accounts
 	// that run: new ones need a restart (said below)
 	table := *cfg
-	table.Trunks, table.WhatsApp = g.cfg.Trunks, g.cfg.WhatsApp
+	table.Trunks, table.WhatsApp, table.RCS = g.cfg.Trunks, g.cfg.WhatsApp, g.cfg.RCS
 	rt, err := router.New(table.RouteTable(), g.known)
 	if err != nil {
-		return res, fmt.Errorf("%w (a route may only name a connector that is running; new SMSCs, trunks and WhatsApp accounts need a restart)", cfg.Locate("routes", err))
+		return res, fmt.Errorf("%w (a route may only name a connector that is running; new SMSCs, trunks, WhatsApp accounts and RCS agents need a restart)", cfg.Locate("routes", err))
 	}
 	tenants, keys, rates, adminKeys, err := g.tenantTables(cfg)
 	if err != nil {
@@ -730,7 +749,7 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
 		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
 		{"route_health", old.RouteHealth, cfg.RouteHealth}, {"trunks", old.Trunks, cfg.Trunks}, {"voice", old.Voice, cfg.Voice},
-		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB}, {"whatsapp", old.WhatsApp, cfg.WhatsApp},
+		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB}, {"whatsapp", old.WhatsApp, cfg.WhatsApp}, {"rcs", old.RCS, cfg.RCS},
 		{"sandbox_sim", old.SandboxSim, cfg.SandboxSim},
 	} {
 		if !reflect.DeepEqual(c.was, c.now) {

@@ -1,5 +1,5 @@
 // Command otpgate is the one Otpgate binary: the gateway (serve), its
-// simulators (smsc-sim, sip-sim, wa-sim), key tools (key), load benchmarks (bench) and
+// simulators (smsc-sim, sip-sim, wa-sim, rcs-sim), key tools (key), load benchmarks (bench) and
 // version. Run `otpgate help` for the list.
 package main
 
@@ -19,6 +19,7 @@ Usage:
   otpgate smsc-sim --listen ADDR [flags]                     run the SMSC simulator alone
   otpgate sip-sim --listen ADDR [flags]                      run the SIP simulator alone
   otpgate wa-sim --listen ADDR [flags]                       run the WhatsApp Cloud API simulator alone
+  otpgate rcs-sim --listen ADDR --key FILE [flags]           run the RCS Business Messaging API simulator alone
   otpgate route NUMBER [--sender S] [--tenant T] [--config F] explain the routing decision for a number
   otpgate key new                                            print a new tenant API key and its hash for the config
   otpgate key server                                         print a new server key (base64, 32 bytes)
@@ -47,6 +48,8 @@ func main() {
 		err = runSIPSim(args)
 	case "wa-sim":
 		err = runWASim(args)
+	case "rcs-sim":
+		err = runRCSSim(args)
 	case "key":
 		err = runKey(args, os.Stdout)
 	case "route":

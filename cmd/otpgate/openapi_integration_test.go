@@ -20,6 +20,7 @@ import (
 	"github.com/otpgate/otpgate/api/compat/twilio"
 	"github.com/otpgate/otpgate/api/compat/vonage"
 	"github.com/otpgate/otpgate/internal/apispec"
+	"github.com/otpgate/otpgate/rcs"
 	"github.com/otpgate/otpgate/whatsapp"
 )
 
@@ -159,6 +160,12 @@ func TestOpenAPI(t *testing.T) {
 	call(401, "POST", "/webhooks/whatsapp", string(hook), "X-Hub-Signature-256", whatsapp.Sign([]byte("nope"), hook))
 	call(400, "POST", "/webhooks/whatsapp", "{", "X-Hub-Signature-256", whatsapp.Sign([]byte(sandboxAppSecret), []byte("{")))
 	call(413, "POST", "/webhooks/whatsapp", strings.Repeat(" ", 4<<20+1), "X-Hub-Signature-256", "sha256=00")
+	rcsEvent := rcsEnvelope(t, "unknown-message", "DELIVERED")
+	call(200, "POST", "/webhooks/rcs", `{"clientToken":"`+g.rcssim.ClientToken()+`","secret":"s3"}`)
+	call(403, "POST", "/webhooks/rcs", `{"clientToken":"nope","secret":"s3"}`)
+	call(200, "POST", "/webhooks/rcs", string(rcsEvent.body), "X-Goog-Signature", rcs.Sign(g.rcssim.ClientToken(), rcsEvent.data))
+	call(401, "POST", "/webhooks/rcs", string(rcsEvent.body), "X-Goog-Signature", rcs.Sign("nope", rcsEvent.data))
+	call(400, "POST", "/webhooks/rcs", "{", "X-Goog-Signature", rcs.Sign(g.rcssim.ClientToken(), []byte("{")))
 	call(200, "GET", "/healthz", "")
 	call(200, "GET", "/readyz", "")
 	call(200, "GET", "/metrics", "")

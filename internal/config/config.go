@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/rcs"
 	"github.com/otpgate/otpgate/whatsapp"
 	"gopkg.in/yaml.v3"
 )
@@ -57,8 +58,12 @@ type Config struct {
 	// route with match.channel whatsapp picks among them (without one,
 	// every account in order).
 	WhatsApp []WhatsAppConf `yaml:"whatsapp"`
-	Voice    VoiceConf      `yaml:"voice"`
-	Routes   RoutesConf     `yaml:"routes"`
+	// RCS: RCS Business Messaging agents for rcs steps; a route with
+	// match.channel rcs picks among them (without one, every agent in
+	// order).
+	RCS    []RCSConf  `yaml:"rcs"`
+	Voice  VoiceConf  `yaml:"voice"`
+	Routes RoutesConf `yaml:"routes"`
 	// RouteHealth: when a connector is skipped by the router.
 	RouteHealth HealthConf `yaml:"route_health"`
 	// Templates: name → locale → text with {code}, {brand}, {minutes}.
@@ -86,6 +91,9 @@ type SandboxSimConf struct {
 	// WhatsAppRules: as `otpgate wa-sim --rule`, e.g.
 	// "+1555=not-on-whatsapp". Default none: every message delivered.
 	WhatsAppRules []string `yaml:"whatsapp_rules"`
+	// RCSRules: as `otpgate rcs-sim --rule`, e.g. "+1555=no-rcs".
+	// Default none: every phone takes RCS and every message is delivered.
+	RCSRules []string `yaml:"rcs_rules"`
 }
 
 // WebhooksConf configures webhook delivery.
@@ -268,6 +276,35 @@ func (w WhatsAppConf) Account() whatsapp.Account {
 	return whatsapp.Account{Name: w.Name, BaseURL: w.BaseURL, APIVersion: w.APIVersion, PhoneNumberID: w.PhoneNumberID,
 		Token: w.Token, AppSecret: w.AppSecret, VerifyToken: w.VerifyToken, Template: w.Template, Languages: w.Languages, Templates: w.Templates,
 		MessageTTL: w.MessageTTL.D(), Rate: w.Rate, Timeout: w.Timeout.D()}
+}
+
+// RCSConf is one RCS Business Messaging agent (see rcs.Agent for each
+// field's meaning and default).
+type RCSConf struct {
+	Name     string `yaml:"name"`      // required, unique among all connectors
+	BaseURL  string `yaml:"base_url"`  // default https://rcsbusinessmessaging.googleapis.com
+	TokenURL string `yaml:"token_url"` // default the key's token_uri, else https://oauth2.googleapis.com/token
+	AgentID  string `yaml:"agent_id"`  // required
+	// KeyFile: the service account's JSON key (required); its path is
+	// read at start and at reload checks.
+	KeyFile     string `yaml:"key_file"`
+	ClientToken string `yaml:"client_token"` // required: the webhook's client token; use ${ENV}
+	// CapabilityCheck: ask whether a phone takes RCS before sending, and
+	// keep the answer for CapabilityCache (default 1h).
+	CapabilityCheck bool     `yaml:"capability_check"`
+	CapabilityCache Duration `yaml:"capability_cache"`
+	Rate            float64  `yaml:"rate"`    // messages a second; default 0: no limit
+	Timeout         Duration `yaml:"timeout"` // one request; default 10s
+
+	key rcs.ServiceAccountKey // read from KeyFile by validation
+}
+
+// Agent is the connector's agent (defaults not yet applied), with the key
+// validation read.
+func (r RCSConf) Agent() rcs.Agent {
+	return rcs.Agent{Name: r.Name, BaseURL: r.BaseURL, TokenURL: r.TokenURL, AgentID: r.AgentID, Key: r.key,
+		ClientToken: r.ClientToken, CapabilityCheck: r.CapabilityCheck, CapabilityCache: r.CapabilityCache.D(),
+		Rate: r.Rate, Timeout: r.Timeout.D()}
 }
 
 // VoiceConf configures what calls say.

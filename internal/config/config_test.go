@@ -1,12 +1,16 @@
 package config
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/otpgate/otpgate/rcs"
 )
 
 // TestConfigData runs testdata/configs.txt: every bad file is refused with
@@ -18,6 +22,7 @@ func TestConfigData(t *testing.T) {
 	t.Setenv("TEST_TRUE", "true")
 	t.Setenv("TEST_NUMBER", "512")
 	t.Setenv("OTPGATE_SERVER_KEY", "")
+	t.Setenv("TEST_RCS_KEY_FILE", writeRCSKey(t))
 	raw, err := os.ReadFile("testdata/configs.txt")
 	if err != nil {
 		t.Fatal(err)
@@ -120,13 +125,16 @@ func TestExampleConfigParses(t *testing.T) {
 	t.Setenv("WA_TOKEN", "EAAG-token")
 	t.Setenv("WA_APP_SECRET", "app-secret")
 	t.Setenv("WA_VERIFY_TOKEN", "verify-token")
+	t.Setenv("RBM_KEY_FILE", writeRCSKey(t))
+	t.Setenv("RBM_CLIENT_TOKEN", "client-token")
 	cfg, err := Load("../../docs/otpgate.example.yaml", Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(cfg.Routes.Routes()) != 2 || cfg.SMSCs[0].Binds[0].Count != 1 || cfg.Tenants[0].RateLimit.PerSecond != 200 ||
-		len(cfg.RouteTable()) != 4 || cfg.Tenants[0].Workflow[1] != "voice" || cfg.Trunks[0].Password != "sip-secret" ||
-		cfg.WhatsApp[0].Token != "EAAG-token" || cfg.WhatsApp[0].MessageTTL.D() != 2*time.Minute {
+		len(cfg.RouteTable()) != 5 || cfg.Tenants[0].Workflow[1] != "voice" || cfg.Trunks[0].Password != "sip-secret" ||
+		cfg.WhatsApp[0].Token != "EAAG-token" || cfg.WhatsApp[0].MessageTTL.D() != 2*time.Minute ||
+		cfg.RCS[0].Agent().Key.ClientEmail != "otp@acme.iam.gserviceaccount.com" || cfg.RCS[0].ClientToken != "client-token" {
 		t.Fatalf("example read wrongly: %+v", cfg)
 	}
 }
@@ -141,4 +149,20 @@ func TestSandboxDefaults(t *testing.T) {
 		cfg.SMS.SendTimeout.D() != 25*time.Second || cfg.SMS.DispatchLease.D() != 50*time.Second {
 		t.Fatalf("sandbox defaults: %+v", cfg)
 	}
+}
+
+// writeRCSKey writes a service account key file (a fresh RSA key) and
+// returns its path.
+func writeRCSKey(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "rbm-key.json")
+	key := rcs.ServiceAccountKey{ClientEmail: "otp@acme.iam.gserviceaccount.com", PrivateKeyID: "k1", PrivateKey: k}
+	if err := os.WriteFile(path, rcs.MarshalServiceAccountKey(key), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

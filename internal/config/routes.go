@@ -31,14 +31,30 @@ func (r RoutesConf) Routes() []router.Route {
 }
 
 // RouteTable is the routing table in force: the configured routes, plus,
-// for voice and WhatsApp when no route takes them, one that sends through
-// every trunk (account) in order.
+// for voice, WhatsApp and RCS when no route takes them, one that sends
+// through every trunk (account, agent) in order.
 func (c *Config) RouteTable() []router.Route {
 	rs := c.Routes.Routes()
-	voice, wa := false, false
+	voice, wa, rcsRoute := false, false, false
 	for _, r := range rs {
 		voice = voice || r.Match.Channel == router.ChannelVoice
 		wa = wa || r.Match.Channel == router.ChannelWhatsApp
+		rcsRoute = rcsRoute || r.Match.Channel == router.ChannelRCS
+	}
+	if !rcsRoute {
+		var ts []router.Target
+		if c.Sandbox {
+			ts = append(ts, router.Target{Connector: SandboxRCS})
+		}
+		for _, r := range c.RCS {
+			ts = append(ts, router.Target{Connector: r.Name})
+		}
+		if len(ts) > router.MaxTargets {
+			ts = ts[:router.MaxTargets]
+		}
+		if len(ts) > 0 {
+			rs = append(rs, router.Route{Name: "rcs (every agent)", Match: router.Match{Channel: router.ChannelRCS}, Targets: ts})
+		}
 	}
 	if !wa {
 		var ts []router.Target

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"crypto/rsa"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/rcs"
+	rcssim "github.com/otpgate/otpgate/rcs/sim"
 	"github.com/otpgate/otpgate/router"
 	"github.com/otpgate/otpgate/sip/uas"
 	"github.com/otpgate/otpgate/smpp/smsc"
@@ -81,7 +84,7 @@ func (c *Config) finish(opts Options) error {
 	default:
 		return errf("log.format", "%q is not one of json, text", c.Log.Format)
 	}
-	if (len(c.SandboxSim.SMSCRules) > 0 || len(c.SandboxSim.SIPRules) > 0 || len(c.SandboxSim.WhatsAppRules) > 0) && !c.Sandbox {
+	if (len(c.SandboxSim.SMSCRules) > 0 || len(c.SandboxSim.SIPRules) > 0 || len(c.SandboxSim.WhatsAppRules) > 0 || len(c.SandboxSim.RCSRules) > 0) && !c.Sandbox {
 		return errf("sandbox_sim", "rules of the sandbox's simulators, but sandbox is off")
 	}
 	for i, r := range c.SandboxSim.SMSCRules {
@@ -97,6 +100,11 @@ func (c *Config) finish(opts Options) error {
 	for i, r := range c.SandboxSim.WhatsAppRules {
 		if _, err := wasim.ParseRule(r); err != nil {
 			return errf(fmt.Sprintf("sandbox_sim.whatsapp_rules[%d]", i), "%v", err)
+		}
+	}
+	for i, r := range c.SandboxSim.RCSRules {
+		if _, err := rcssim.ParseRule(r); err != nil {
+			return errf(fmt.Sprintf("sandbox_sim.rcs_rules[%d]", i), "%v", err)
 		}
 	}
 	// Credentials and secrets are checked for serving only: `otpgate
@@ -246,6 +254,9 @@ func (c *Config) finish(opts Options) error {
 	if err := c.validateWhatsApp(names, creds); err != nil {
 		return err
 	}
+	if err := c.validateRCS(names, creds); err != nil {
+		return err
+	}
 	if _, err := router.New(c.RouteTable(), func(n string) bool { return names[n] }); err != nil {
 		return pathError(err)
 	}
@@ -324,8 +335,8 @@ func (c *Config) finish(opts Options) error {
 				return errf(at, "voice needs a SIP trunk (trunks:)")
 			case ch == engine.ChannelWhatsApp && len(c.WhatsApp) == 0 && !c.Sandbox:
 				return errf(at, "whatsapp needs a WhatsApp account (whatsapp:)")
-			case ch == engine.ChannelRCS:
-				return errf(at, "rcs needs an RCS agent, and this gateway has none yet")
+			case ch == engine.ChannelRCS && len(c.RCS) == 0 && !c.Sandbox:
+				return errf(at, "rcs needs an RCS agent (rcs:)")
 			}
 		}
 		if w := t.NextEventWait.D(); w != 0 && (w < 10*time.Second || w > time.Hour) {
@@ -471,8 +482,11 @@ func (c *Config) validateRouteChannels() error {
 	for _, w := range c.WhatsApp {
 		kind[w.Name] = router.ChannelWhatsApp
 	}
+	for _, r := range c.RCS {
+		kind[r.Name] = router.ChannelRCS
+	}
 	if c.Sandbox {
-		kind["sandbox"], kind["sandbox-voice"], kind[SandboxWhatsApp] = router.ChannelSMS, router.ChannelVoice, router.ChannelWhatsApp
+		kind["sandbox"], kind["sandbox-voice"], kind[SandboxWhatsApp], kind[SandboxRCS] = router.ChannelSMS, router.ChannelVoice, router.ChannelWhatsApp, router.ChannelRCS
 	}
 	for i, r := range c.Routes.List {
 		ch := cmp.Or(r.Match.Channel, router.ChannelSMS)
@@ -484,6 +498,59 @@ func (c *Config) validateRouteChannels() error {
 	}
 	return nil // the short form names SMSCs only (checked above)
 }
+
+// validateRCS checks the RCS agents (each as rcs.Agent.Validate says,
+// with its key file read, its name unique among connectors) and adds their
+// names to names. Without creds (`otpgate route`) the key file and the
+// client token are not required.
+func (c *Config) validateRCS(names map[string]bool, creds bool) error {
+	agentIDs := map[string]int{}
+	for i := range c.RCS {
+		r := &c.RCS[i]
+		at := fmt.Sprintf("rcs[%d]", i)
+		if names[r.Name] || (c.Sandbox && r.Name == SandboxRCS) {
+			return errf(at+".name", "%q is already another connector's name", r.Name)
+		}
+		if j, dup := agentIDs[r.AgentID]; dup && r.AgentID != "" {
+			return errf(at+".agent_id", "%q is also rcs[%d]'s (one agent, one connector)", r.AgentID, j)
+		}
+		agentIDs[r.AgentID] = i
+		if creds {
+			if r.KeyFile == "" {
+				return errf(at+".key_file", "required: the service account's JSON key file")
+			}
+			b, err := os.ReadFile(r.KeyFile)
+			if err != nil {
+				return errf(at+".key_file", "%v", err)
+			}
+			if r.key, err = rcs.ParseServiceAccountKey(b); err != nil {
+				return errf(at+".key_file", "%s: %v", r.KeyFile, err)
+			}
+		}
+		a := r.Agent().WithDefaults()
+		if !creds {
+			a.Key = rcs.ServiceAccountKey{ClientEmail: "-", PrivateKey: &rsa.PrivateKey{}}
+			a.ClientToken = cmp.Or(a.ClientToken, "-")
+		}
+		if err := a.Validate(); err != nil {
+			var fe *rcs.FieldError
+			if errors.As(err, &fe) {
+				return errf(at+"."+fe.Field, "%s", fe.Problem)
+			}
+			return errf(at, "%v", err)
+		}
+		if r.Name != "" {
+			names[r.Name] = true
+		}
+	}
+	if c.Sandbox {
+		names[SandboxRCS] = true
+	}
+	return nil
+}
+
+// SandboxRCS is the name of the sandbox's RCS agent (the simulator's).
+const SandboxRCS = "sandbox-rcs"
 
 // SandboxWhatsApp is the name of the sandbox's WhatsApp account (the
 // simulator's).

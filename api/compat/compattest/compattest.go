@@ -28,6 +28,8 @@
 //	! call +14155552671      wait for a call to the number; its code is {{code}}
 //	! whatsapp +14155552671 [N]  wait for the N-th (first) WhatsApp message to the number; its code is {{code}}
 //	! wa-status +1415… delivered|read|failed   a status callback for the last WhatsApp message to the number
+//	! rcs +14155552671 [N]   wait for the N-th (first) RCS message to the number; its code is {{code}}
+//	! rcs-status +1415… delivered|read|failed  a status event for the last RCS message to the number
 //	! sent +14155552671 N    exactly N SMS went to the number
 //	! calls +14155552671 N   exactly N calls went to the number
 //	! state acme +1415… submitted  wait until the last message of tenant's pending verification
@@ -93,6 +95,7 @@ type Harness struct {
 	SMSC   *FakeSMSC
 	Voice  *FakeVoice
 	Chat   *FakeChat // the WhatsApp account "wa"
+	RBM    *FakeChat // the RCS agent "rbm"
 
 	mu         sync.Mutex
 	offset     time.Duration
@@ -142,7 +145,7 @@ const WebhookSecret = "whsec-test"
 // New starts a harness; it stops with the test.
 func New(t *testing.T, o Options) *Harness {
 	t.Helper()
-	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{}, Chat: &FakeChat{}, captures: map[string]any{}, Seen: map[string]int{}}
+	h := &Harness{T: t, SMSC: &FakeSMSC{}, Voice: &FakeVoice{}, Chat: &FakeChat{ids: "wamid"}, RBM: &FakeChat{ids: "rbm"}, captures: map[string]any{}, Seen: map[string]int{}}
 	st, err := store.Open(store.Options{Dir: t.TempDir(), Sync: store.SyncNone})
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +156,7 @@ func New(t *testing.T, o Options) *Harness {
 			{Name: "sms", Targets: []router.Target{{Connector: "smsc"}}},
 			{Name: "voice", Match: router.Match{Channel: "voice"}, Targets: []router.Target{{Connector: "trunk"}}},
 			{Name: "whatsapp", Match: router.Match{Channel: "whatsapp"}, Targets: []router.Target{{Connector: "wa"}}},
+			{Name: "rcs", Match: router.Match{Channel: "rcs"}, Targets: []router.Target{{Connector: "rbm"}}},
 		}
 	}
 	rt, err := router.New(routes, nil)
@@ -179,8 +183,8 @@ func New(t *testing.T, o Options) *Harness {
 	}
 	eng, err := engine.New(engine.Config{
 		ServerKey: bytes.Repeat([]byte{7}, 32), Store: st, Router: rt,
-		Senders: map[string]engine.Sender{"smsc": h.SMSC, "wa": h.Chat}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
-		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: true, engine.ChannelWhatsApp: true},
+		Senders: map[string]engine.Sender{"smsc": h.SMSC, "wa": h.Chat, "rbm": h.RBM}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
+		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: true, engine.ChannelWhatsApp: true, engine.ChannelRCS: true},
 		Tenants:  tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
 		Now: h.Now, WebhookFormats: o.WebhookFormats,
 		Webhooks: engine.WebhookConfig{AllowLoopback: true, RetryMin: 50 * time.Millisecond, RetryMax: time.Second},
@@ -310,9 +314,10 @@ func (f *FakeSMSC) To(number string) []engine.Outbound {
 	return out
 }
 
-// FakeChat is the WhatsApp account "wa": it records every message and
-// answers with the id "wamid.<n>".
+// FakeChat is a chat account (the WhatsApp account "wa", the RCS agent
+// "rbm"): it records every message and answers with the id "<ids>.<n>".
 type FakeChat struct {
+	ids  string
 	mu   sync.Mutex
 	msgs []engine.Outbound
 }
@@ -322,7 +327,7 @@ func (f *FakeChat) Send(ctx context.Context, m engine.Outbound) ([]string, error
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.msgs = append(f.msgs, m)
-	return []string{fmt.Sprintf("wamid.%d", len(f.msgs))}, nil
+	return []string{fmt.Sprintf("%s.%d", f.ids, len(f.msgs))}, nil
 }
 
 // To returns the messages sent to number, oldest first, with their ids.
@@ -331,7 +336,7 @@ func (f *FakeChat) To(number string) (msgs []engine.Outbound, ids []string) {
 	defer f.mu.Unlock()
 	for i, m := range f.msgs {
 		if m.To == number {
-			msgs, ids = append(msgs, m), append(ids, fmt.Sprintf("wamid.%d", i+1))
+			msgs, ids = append(msgs, m), append(ids, fmt.Sprintf("%s.%d", f.ids, i+1))
 		}
 	}
 	return msgs, ids
@@ -758,31 +763,39 @@ func (h *Harness) directive(at string, f []string) {
 			h.T.Fatalf("%s: no call to %s", at, f[1])
 		}
 		h.code = calls[len(calls)-1].Code
-	case "whatsapp":
+	case "whatsapp", "rcs":
+		chat, channel, name := h.Chat, engine.ChannelWhatsApp, "WhatsApp"
+		if f[0] == "rcs" {
+			chat, channel, name = h.RBM, engine.ChannelRCS, "RCS"
+		}
 		n := 1
 		if len(f) > 2 {
 			n, _ = strconv.Atoi(f[2])
 		}
 		deadline := time.Now().Add(5 * time.Second)
-		for msgs, _ := h.Chat.To(f[1]); len(msgs) < n && time.Now().Before(deadline); msgs, _ = h.Chat.To(f[1]) {
+		for msgs, _ := chat.To(f[1]); len(msgs) < n && time.Now().Before(deadline); msgs, _ = chat.To(f[1]) {
 			time.Sleep(5 * time.Millisecond)
 		}
-		msgs, _ := h.Chat.To(f[1])
+		msgs, _ := chat.To(f[1])
 		if len(msgs) < n {
-			h.T.Fatalf("%s: no WhatsApp message #%d to %s", at, n, f[1])
+			h.T.Fatalf("%s: no %s message #%d to %s", at, name, n, f[1])
 		}
-		if msgs[n-1].Channel != engine.ChannelWhatsApp || msgs[n-1].Ref == "" {
-			h.T.Fatalf("%s: the WhatsApp message %+v has no channel or reference", at, msgs[n-1])
+		if msgs[n-1].Channel != channel || msgs[n-1].Ref == "" {
+			h.T.Fatalf("%s: the %s message %+v has no channel or reference", at, name, msgs[n-1])
 		}
 		h.code = msgs[n-1].Code
-	case "wa-status":
-		msgs, ids := h.Chat.To(f[1])
+	case "wa-status", "rcs-status":
+		chat, connector, name, fail := h.Chat, "wa", "WhatsApp", "not_on_whatsapp"
+		if f[0] == "rcs-status" {
+			chat, connector, name, fail = h.RBM, "rbm", "RCS", "rcs_expired"
+		}
+		msgs, ids := chat.To(f[1])
 		if len(msgs) == 0 {
-			h.T.Fatalf("%s: no WhatsApp message to %s to report on", at, f[1])
+			h.T.Fatalf("%s: no %s message to %s to report on", at, name, f[1])
 		}
 		last := len(msgs) - 1
-		h.Engine.HandleReceipt(engine.Receipt{Connector: "wa", MessageID: ids[last], Ref: msgs[last].Ref, State: f[2],
-			Final: true, Delivered: f[2] != "failed", Read: f[2] == "read", Err: map[bool]string{true: "not_on_whatsapp"}[f[2] == "failed"]})
+		h.Engine.HandleReceipt(engine.Receipt{Connector: connector, MessageID: ids[last], Ref: msgs[last].Ref, State: f[2],
+			Final: true, Delivered: f[2] != "failed", Read: f[2] == "read", Err: map[bool]string{true: fail}[f[2] == "failed"]})
 	case "sent", "calls":
 		n, _ := strconv.Atoi(f[2])
 		count := func() int { return len(h.SMSC.To(f[1])) }

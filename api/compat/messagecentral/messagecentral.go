@@ -9,8 +9,8 @@
 // Message Central publishes its request fields and two example answers;
 // its response codes come from third-party material (see testdata). What
 // differs, by design: the token is Otpgate's own signed token, not a JWT
-// (clients pass it back and never read it); flowType is SMS or WHATSAPP
-// until the RCS channel exists; data.transactionId carries Otpgate's
+// (clients pass it back and never read it); flowType is SMS, WHATSAPP or
+// RCS (SAUTH is refused by name); data.transactionId carries Otpgate's
 // id of the verification (GET /v1/verifications/{id}); errors come with
 // a non-2xx HTTP status and data.errorMessage saying what is wrong.
 package messagecentral

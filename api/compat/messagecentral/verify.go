@@ -36,9 +36,8 @@ type validateData struct {
 	TransactionID      string  `json:"transactionId"`
 }
 
-// flowTypes: VerifyNow's flowType → the engine's channel; "" for those
-// this gateway does not send yet.
-var flowTypes = map[string]string{"SMS": engine.ChannelSMS, "WHATSAPP": engine.ChannelWhatsApp, "RCS": ""}
+// flowTypes: VerifyNow's flowType → the engine's channel.
+var flowTypes = map[string]string{"SMS": engine.ChannelSMS, "WHATSAPP": engine.ChannelWhatsApp, "RCS": engine.ChannelRCS}
 
 // send: POST …/send?countryCode=&mobileNumber=&flowType=[&otpLength=]
 // [&customerId=]. v2 requires customerId, v3 takes it when sent; either
@@ -54,13 +53,10 @@ func (f *Facade) send(version int) handler {
 		ch, known := flowTypes[flow]
 		switch {
 		case flow == "":
-			fail(ctx, codeBadRequest, "flowType: required (SMS, WHATSAPP)", nil)
+			fail(ctx, codeBadRequest, "flowType: required (SMS, WHATSAPP, RCS)", nil)
 			return
 		case !known:
-			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %q is not one this gateway sends (SMS, WHATSAPP)", flow), nil)
-			return
-		case ch == "":
-			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %s is not available on this gateway yet; use SMS or WHATSAPP", flow), nil)
+			fail(ctx, codeBadRequest, fmt.Sprintf("flowType: %q is not one this gateway sends (SMS, WHATSAPP, RCS)", flow), nil)
 			return
 		}
 		req := engine.CreateRequest{Tenant: c.cust.Tenant, Channel: ch, CodeLength: 4, TTL: c.cust.OTPTTL,

@@ -123,9 +123,9 @@ func (f *Facade) auth(h handler) fasthttp.RequestHandler {
 	}
 }
 
-// channels: NexCode's channel → the engine's; "" for those this gateway
-// does not send yet.
-var channels = map[string]string{"sms": engine.ChannelSMS, "whatsapp": engine.ChannelWhatsApp, "rcs": ""}
+// channels: NexCode's channel → the engine's. A channel the gateway has
+// no connector for is the engine's 422 channel_unavailable.
+var channels = map[string]string{"sms": engine.ChannelSMS, "whatsapp": engine.ChannelWhatsApp, "rcs": engine.ChannelRCS}
 
 // request: POST /otp/request {"msisdn", "customer_id", "channel"}. The
 // code's length, validity and attempts are the tenant's, as NexCode
@@ -148,10 +148,6 @@ func (f *Facade) request(ctx *fasthttp.RequestCtx, tenant string) {
 	switch {
 	case !known:
 		invalid(ctx, "channel", fmt.Sprintf("%q is not a channel (sms, whatsapp, rcs)", in.Channel))
-		return
-	case engCh == "":
-		httpx.WriteProblem(ctx, httpx.Problem{Status: 422, Code: "channel_unavailable", Field: "channel",
-			Detail: fmt.Sprintf("channel %q is not available on this gateway yet; use sms or whatsapp", ch)})
 		return
 	case strings.TrimSpace(in.MSISDN) == "":
 		invalid(ctx, "msisdn", "msisdn is required (E.164: +393331234567)")

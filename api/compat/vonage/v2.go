@@ -129,7 +129,7 @@ var (
 
 // v2Channels maps Vonage's channel names to the engine's; the others are
 // refused.
-var v2Channels = map[string]string{"sms": engine.ChannelSMS, "voice": engine.ChannelVoice, "whatsapp": engine.ChannelWhatsApp}
+var v2Channels = map[string]string{"sms": engine.ChannelSMS, "voice": engine.ChannelVoice, "whatsapp": engine.ChannelWhatsApp, "rcs": engine.ChannelRCS}
 
 // v2Request: POST /v2/verify → 202 {request_id}.
 func (f *Facade) v2Request(ctx *fasthttp.RequestCtx, acct *Account) {
@@ -163,11 +163,8 @@ func (f *Facade) v2Request(ctx *fasthttp.RequestCtx, acct *Account) {
 		name := fmt.Sprintf("workflow[%d]", i)
 		ch, ok := v2Channels[st.Channel]
 		switch {
-		case st.Channel == "rcs":
-			bad = append(bad, invalidParam{name, "channel " + st.Channel + " is not available on this gateway yet (sms, voice, whatsapp)"})
-			continue
 		case !ok:
-			bad = append(bad, invalidParam{name, fmt.Sprintf("channel %q is not one this gateway sends (sms, voice, whatsapp)", st.Channel)})
+			bad = append(bad, invalidParam{name, fmt.Sprintf("channel %q is not one this gateway sends (sms, voice, whatsapp, rcs)", st.Channel)})
 			continue
 		}
 		to := strings.TrimPrefix(strings.TrimPrefix(st.To, "+"), "00")

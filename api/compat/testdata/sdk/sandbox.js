@@ -7,7 +7,7 @@ const base = process.env.BASE;
 const key = process.env.KEY;
 
 // smsCode waits for the n-th SMS (1-based) to number and returns its code;
-// chatCode the same for a WhatsApp message.
+// chatCode the same for a WhatsApp message, rcsCode for an RCS one.
 async function smsCode(number, n = 1, channel = 'sms') {
   for (let i = 0; i < 100; i++) {
     const r = await fetch(`${base}/v1/sandbox/messages?number=${encodeURIComponent(number)}`, {
@@ -26,6 +26,7 @@ async function smsCode(number, n = 1, channel = 'sms') {
 }
 
 const chatCode = (number, n = 1) => smsCode(number, n, 'whatsapp');
+const rcsCode = (number, n = 1) => smsCode(number, n, 'rcs');
 
 // callsTo waits for n calls to number in the sandbox's SIP simulator.
 async function callsTo(number, n = 1) {
@@ -72,4 +73,4 @@ function run(main) {
   );
 }
 
-module.exports = { base, key, smsCode, chatCode, callsTo, wrong, expect, expectThrow, run };
+module.exports = { base, key, smsCode, chatCode, rcsCode, callsTo, wrong, expect, expectThrow, run };

@@ -3,7 +3,7 @@
 // but apiHost: request, a wrong code, the right one, next workflow, cancel.
 'use strict';
 const { Vonage } = require('@vonage/server-sdk');
-const { base, smsCode, chatCode, callsTo, wrong, expect, expectThrow, run } = require('./sandbox');
+const { base, smsCode, chatCode, rcsCode, callsTo, wrong, expect, expectThrow, run } = require('./sandbox');
 
 run(async () => {
   const vonage = new Vonage(
@@ -32,5 +32,6 @@ run(async () => {
 
   const r3 = await vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'whatsapp', to: '14155550105', from: '14155550000' }] });
   expect('whatsapp: completed with its code', await vonage.verify2.checkCode(r3.requestId, await chatCode('+14155550105')), 'completed');
-  await expectThrow('rcs until the channel exists', () => vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'rcs', to: '14155550109' }] }), (e) => expect('rcs: HTTP status', e.response.status, 422));
+  const r4 = await vonage.verify2.newRequest({ brand: 'Acme', workflow: [{ channel: 'rcs', to: '14155550109' }, { channel: 'sms', to: '14155550109' }] });
+  expect('rcs: completed with its code', await vonage.verify2.checkCode(r4.requestId, await rcsCode('+14155550109')), 'completed');
 });
