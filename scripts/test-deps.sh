@@ -49,7 +49,9 @@ apt_update() {
 }
 
 # deb_installed PACKAGE prints the installed version, or nothing.
-deb_installed() { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null | awk '$3 == "installed" {print $4}'; }
+# (dpkg-query fails for a package it never heard of: under pipefail that
+# must not end the script.)
+deb_installed() { { dpkg-query -W -f='${Status} ${Version}\n' "$1" 2>/dev/null || true; } | awk '$3 == "installed" {print $4}'; }
 
 for pin in "${debs[@]}"; do
 	pkg=${pin%%=*}
