@@ -195,6 +195,7 @@ func decodeCreateRequest(body []byte, maxBytes int) (CreateRequest, *Problem) {
 		intField("code_length", &r.CodeLength), stringField("code_type", &r.CodeType), intField("ttl", &r.TTL),
 		intField("max_attempts", &r.MaxAttempts), stringField("template", &r.Template),
 		intField("next_event_wait", &r.NextEventWait), stringField("callback_url", &r.CallbackURL),
+		stringField("client_ip", &r.ClientIP), stringField("client_ref", &r.ClientRef),
 	}
 	return r, decodeHot(body, maxBytes, &r, fields)
 }
@@ -277,6 +278,8 @@ func canonicalCreate(r *CreateRequest) []byte {
 	opt("template", r.Template)
 	optInt("next_event_wait", r.NextEventWait)
 	opt("callback_url", r.CallbackURL)
+	opt("client_ip", r.ClientIP)
+	opt("client_ref", r.ClientRef)
 	return append(b, '}')
 }
 

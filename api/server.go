@@ -510,6 +510,7 @@ func (s *Server) create(ctx *fasthttp.RequestCtx, tenant string) {
 		Tenant: tenant, Number: req.Number, Country: req.Country, Channel: req.Channel,
 		Workflow: req.Workflow, Brand: req.Brand, SenderID: req.SenderID, Locale: req.Locale,
 		CodeType: req.CodeType, Template: req.Template, CallbackURL: req.CallbackURL,
+		ClientIP: req.ClientIP, ClientRef: req.ClientRef, EndUser: req.ClientRef,
 	}
 	if req.Number == "" {
 		writeProblem(ctx, 422, "invalid_field", "number", "number is required")

@@ -23,6 +23,11 @@ type CreateRequest struct {
 	Template      string   `json:"template,omitempty"`
 	NextEventWait *int     `json:"next_event_wait,omitempty"` // seconds
 	CallbackURL   string   `json:"callback_url,omitempty"`
+	// ClientIP and ClientRef name the end user the code is for (the
+	// address the client's own user came from, the client's id for them):
+	// each has its own velocity limit.
+	ClientIP  string `json:"client_ip,omitempty"`
+	ClientRef string `json:"client_ref,omitempty"`
 }
 
 // CreateResponse is the 202 answer.

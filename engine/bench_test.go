@@ -13,7 +13,7 @@ import (
 	"github.com/otpgate/otpgate/router"
 )
 
-func benchEngine(b *testing.B, sync store.SyncMode) (*Engine, *fakeSMSC) {
+func benchEngine(b *testing.B, sync store.SyncMode, velocity VelocityLimits) (*Engine, *fakeSMSC) {
 	st, err := store.Open(store.Options{Dir: b.TempDir(), Sync: sync})
 	if err != nil {
 		b.Fatal(err)
@@ -29,7 +29,7 @@ func benchEngine(b *testing.B, sync store.SyncMode) (*Engine, *fakeSMSC) {
 		// BenchmarkCheckWrong checks each number far more often than the
 		// default 15 in 10 minutes: the check limit stays off here (the
 		// send limit, counted in the create's commit, stays on).
-		Limits: Limits{NumberSends: Window{Max: 1, Per: 10 * time.Minute}, NumberChecks: Window{Max: -1}},
+		Limits: Limits{NumberSends: Window{Max: 1, Per: 10 * time.Minute}, NumberChecks: Window{Max: -1}, Velocity: velocity},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -40,9 +40,20 @@ func benchEngine(b *testing.B, sync store.SyncMode) (*Engine, *fakeSMSC) {
 // BenchmarkCreate measures Create (validation, code, hash, seal, one
 // store commit) from many goroutines; the send queue is drained away.
 func BenchmarkCreate(b *testing.B) {
-	for _, sync := range []store.SyncMode{store.SyncNone, store.SyncAlways} {
-		b.Run(string(sync), func(b *testing.B) {
-			e, _ := benchEngine(b, sync)
+	// velocity buckets taken on every create, at rates no benchmark reaches
+	// (what the fraud guards' counting costs), or off
+	huge := Velocity{Rate: 1e9, Burst: 1e9}
+	for _, c := range []struct {
+		name     string
+		sync     store.SyncMode
+		velocity VelocityLimits
+	}{
+		{"none", store.SyncNone, velocityOff}, {"always", store.SyncAlways, velocityOff},
+		{"always/velocity-on", store.SyncAlways, VelocityLimits{Country: huge, Prefix: huge, Client: huge}},
+	} {
+		sync := c.sync
+		b.Run(c.name, func(b *testing.B) {
+			e, _ := benchEngine(b, sync, c.velocity)
 			go func() {
 				for range e.queue {
 					e.gate.done()
@@ -67,7 +78,7 @@ func BenchmarkCreate(b *testing.B) {
 // BenchmarkCheckWrong measures a failing check (read, hash compare, one
 // commit) on records with attempts left.
 func BenchmarkCheckWrong(b *testing.B) {
-	e, _ := benchEngine(b, store.SyncNone)
+	e, _ := benchEngine(b, store.SyncNone, velocityOff)
 	ids := make([]string, 1000)
 	for i := range ids {
 		v, err := e.Create(context.Background(), CreateRequest{Tenant: "acme", Number: fmt.Sprintf("+39347%07d", i), MaxAttempts: 10})

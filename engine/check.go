@@ -32,6 +32,16 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 	code = normalizeCode(code)
 	now := e.now()
 	var became string
+	// the tenant's guess rate: refused before the code is compared when
+	// its wrong codes have used it up (a wrong code takes a token below)
+	guess, guarded := e.guessBucket(tenant, now)
+	if guarded {
+		if ok, wait := e.st.BucketHas(guess); !ok {
+			fraudRefused("guess_rate_limit", "", "")
+			return CheckResult{}, &LimitError{Code: "guess_rate_limit", RetryAfter: wait,
+				Detail: fmt.Sprintf("too many wrong codes for this tenant, all numbers together (at most %g a second); retry in %s", guess.Rate, wait.Round(time.Millisecond))}
+		}
+	}
 	// A check of a pending verification, or of one verified within the
 	// retry window (where a right code still answers yes), counts against
 	// the number's check limit in the same commit, and is refused before
@@ -117,6 +127,16 @@ func (e *Engine) Check(ctx context.Context, tenant, id, code string) (CheckResul
 	checksTotal(res)
 	if became != "" {
 		countVerification(became, rec)
+	}
+	// a wrong code (also one in a success's retry window) is a guess
+	wrong := !res.Verified && (res.Reason == "wrong_code" || became == StatusFailed || res.Reason == "already_verified")
+	if wrong && guarded {
+		if err := e.st.TakeBucket(guess); err != nil && !errors.As(err, new(*store.LimitedError)) {
+			e.log.Error("guess rate: taking a token failed", "tenant", tenant, "err", err)
+		}
+	}
+	if wrong && (res.Reason != "already_verified") {
+		e.noteWrong(rec.Tenant, rec.Number, now)
 	}
 	return res, nil
 }

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 	"unicode"
 
+	"github.com/otpgate/otpgate/engine/fraud"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/ids"
 	"github.com/otpgate/otpgate/internal/phone"
@@ -71,6 +73,12 @@ type CreateRequest struct {
 	// Twilio Service SID); ClientRef is the client's reference and
 	// CustomerID its name for its end user. Kept on the record.
 	API, Scope, ClientRef, CustomerID string
+	// ClientIP is the end user's address as the client saw it (Vonage's
+	// ip_address, Twilio's DeviceIp) and EndUser the tenant's id for that
+	// user (the native API's client_ref; not a vendor's correlation
+	// reference, which clients often keep constant): a velocity limit
+	// counts per each. Not stored.
+	ClientIP, EndUser string
 	// NumericID gives the verification a number unique within the tenant
 	// (View.Seq; BySeq finds it), for APIs whose clients parse ids as
 	// numbers.
@@ -186,6 +194,12 @@ func (e *Engine) create(ctx context.Context, req CreateRequest, t *Tenant, idem 
 	if err != nil {
 		return nil, err
 	}
+	if d, err := e.lockedFor(t.ID, p.num.E164, e.now()); err != nil {
+		return nil, err
+	} else if d > 0 {
+		fraudRefused("number_locked", "", p.num.Country)
+		return nil, lockedError(d)
+	}
 	if err := e.gate.admit(ctx, e.cfg.AdmitWait); err != nil {
 		return nil, err
 	}
@@ -229,6 +243,11 @@ type plan struct {
 	clientRef   string
 	customerID  string
 	numericID   bool
+	clientIP    string // normalised; "" when none
+	endUser     string
+	velocity    VelocityLimits // the tenant's
+	skipped     []fraud.Skip   // steps the fraud rules left out, for the created events
+	asked       []string       // the workflow as asked, which skipped's steps index
 }
 
 // plan checks req field by field, each default taken from the tenant and
@@ -245,9 +264,24 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 		return p, err
 	}
 	p.num = num
+	p.velocity = t.Velocity
 	if p.workflow, err = e.workflow(req, t); err != nil {
 		return p, err
 	}
+	p.asked = p.workflow
+	steps, skipped, refused := fraud.Plan(num, p.workflow, fraud.Party{Name: "gateway", Policy: e.cfg.Fraud}, fraud.Party{Name: "tenant " + t.ID, Policy: t.Fraud})
+	if refused != nil {
+		fraudRefused(refused.Code, refused.Channel, num.Country)
+		field := "number"
+		if refused.VoiceOnly {
+			field = "channel" // a landline: the request's channels are what cannot reach it
+			if len(req.Workflow) > 0 {
+				field = "workflow"
+			}
+		}
+		return p, &FieldError{Field: field, Code: refused.Code, Detail: refused.Detail}
+	}
+	p.workflow, p.skipped = steps, skipped
 	p.codeLen = cmp.Or(req.CodeLength, t.CodeLength, 6)
 	if p.codeLen < MinCodeLength || p.codeLen > MaxCodeLength {
 		return p, fieldErr("code_length", "%d is outside %d..%d", p.codeLen, MinCodeLength, MaxCodeLength)
@@ -266,17 +300,39 @@ func (e *Engine) plan(req CreateRequest, t *Tenant) (plan, error) {
 		p.codeLen = len(p.code)
 	}
 	if n := len(req.StepWaits); n > 0 {
-		if n != len(p.workflow) {
-			return p, fieldErr("workflow", "%d step waits for %d steps", n, len(p.workflow))
+		if n != len(p.asked) {
+			return p, fieldErr("workflow", "%d step waits for %d steps", n, len(p.asked))
 		}
 		for _, w := range req.StepWaits {
 			if w < 10*time.Second || w > time.Hour {
 				return p, fieldErr("next_event_wait", "%d seconds is outside 10..3600", int(w.Seconds()))
 			}
 		}
-		p.stepWaits = req.StepWaits
+		// the waits of the steps that remain
+		for i, w := range req.StepWaits {
+			if !slices.ContainsFunc(p.skipped, func(s fraud.Skip) bool { return s.Step == i }) {
+				p.stepWaits = append(p.stepWaits, w)
+			}
+		}
 	}
 	p.api, p.scope, p.clientRef, p.customerID, p.numericID = req.API, req.Scope, req.ClientRef, req.CustomerID, req.NumericID
+	p.endUser = req.EndUser
+	if len(p.endUser) > 256 {
+		return p, fieldErr("client_ref", "longer than 256 bytes")
+	}
+	if req.ClientIP != "" {
+		ip, err := netip.ParseAddr(req.ClientIP)
+		if err != nil {
+			return p, fieldErr("client_ip", "%q is not an IPv4 or IPv6 address", req.ClientIP)
+		}
+		ip = ip.Unmap()
+		if ip.Is6() {
+			// one end user holds a /64: counting addresses would let
+			// them walk it
+			ip = netip.PrefixFrom(ip, 64).Masked().Addr()
+		}
+		p.clientIP = ip.String()
+	}
 	for _, f := range []struct{ name, v string }{{"client_ref", p.clientRef}, {"customer_id", p.customerID}} {
 		if len(f.v) > 256 {
 			return p, fieldErr(f.name, "longer than 256 bytes")
@@ -414,6 +470,12 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 			{At: now.Add(e.cfg.DispatchLease), Kind: deadlineDispatch},
 		},
 	}
+	for _, sk := range p.skipped {
+		// a step the fraud rules left out: said, never sent
+		rec.Events = append(rec.Events, store.Event{At: now, Type: "step_skipped", Channel: p.asked[sk.Step],
+			Detail: sk.Refusal.Code + ": " + sk.Refusal.Detail})
+		fraudSkipped(sk.Refusal.Code, p.asked[sk.Step], p.num.Country)
+	}
 	if len(p.workflow) > 1 {
 		wait, raised := e.stepWait(rec)
 		if raised {
@@ -432,6 +494,7 @@ func (e *Engine) newRecord(p plan, t *Tenant) (*store.Record, error) {
 // replace cancels it and inserts again.
 func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byte, idem *store.Keyed) (*Created, error) {
 	var opts store.CreateOptions
+	opts.Buckets = e.velocity(rec, p)
 	w := e.cfg.Limits.NumberSends
 	if w.Max >= 0 {
 		opts.Limit = &store.Limit{Name: "s\x00" + rec.Number, Window: w.Per, Max: w.Max, Now: rec.CreatedAt}
@@ -451,6 +514,9 @@ func (e *Engine) insert(rec *store.Record, p plan, policy string, bodyHash []byt
 		err := e.st.Create(rec, opts)
 		var le *store.LimitedError
 		if errors.As(err, &le) {
+			if v, ok := e.velocityRefusal(le, rec); ok {
+				return nil, v
+			}
 			return nil, sendLimited(le.RetryAfter)
 		}
 		var pe *store.PendingExistsError

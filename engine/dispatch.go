@@ -274,6 +274,13 @@ func (e *Engine) dispatch(ctx context.Context, id string) {
 			e.sendFailed(id, mi, target.Connector, &dec, reasonError{fmt.Errorf("route %s names trunk %q, which is not running", dec.Route, target.Connector), "no_connector"}, false)
 			return
 		}
+		if err := e.takeCall(r); err != nil {
+			// toll fraud: no call, this step fails and the next starts
+			// (a store failure is tried again later)
+			_, unknown := err.(errCallLimitUnknown)
+			e.sendFailed(id, mi, "", nil, err, !unknown)
+			return
+		}
 		code, err := e.sec.open(r.ID, r.CodeSealed)
 		if err != nil {
 			e.sendFailed(id, mi, target.Connector, &dec, reasonError{err, "code_unavailable"}, true)

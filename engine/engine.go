@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/otpgate/otpgate/engine/fraud"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/phone"
 	"github.com/otpgate/otpgate/router"
@@ -168,6 +169,16 @@ type Store interface {
 	GetKeyed(name string, now time.Time) ([]byte, bool, error)
 	PutKeyed(k store.Keyed) error
 	Allows(l store.Limit) (bool, time.Duration)
+	// UpdateKeyed changes a keyed value in one locked read-modify-write
+	// (a number's lockout).
+	UpdateKeyed(name string, now time.Time, fn func(old []byte, ok bool) ([]byte, time.Time, error)) error
+	// TakeBucket and BucketHas use a token bucket outside an insert (a
+	// tenant's guess rate).
+	TakeBucket(b store.Bucket) error
+	BucketHas(b store.Bucket) (bool, time.Duration)
+	// ScanKeyed reads the keyed values under a prefix (the locks, at
+	// start).
+	ScanKeyed(prefix string, now time.Time, fn func(name string, v []byte) bool) error
 	NextSeq(name string) (uint64, error)
 
 	// Retention.
@@ -199,6 +210,12 @@ type Tenant struct {
 	// CustomCode, Vonage's pin_code): off by default, since a chosen code
 	// is only as strong as whoever chose it.
 	CustomCodes bool
+	// Fraud is the tenant's own geo permissions and number types, judged
+	// after the gateway's (Config.Fraud): a destination must pass both.
+	Fraud fraud.Policy
+	// Velocity: the tenant's velocity limits; a zero field takes the
+	// gateway's (Limits.Velocity).
+	Velocity VelocityLimits
 }
 
 // Config configures an engine.
@@ -264,6 +281,11 @@ type Config struct {
 	Retention time.Duration
 	// Limits against abuse; see Limits.
 	Limits Limits
+	// Fraud is the gateway's geo permissions and number types, for every
+	// tenant (each may narrow them with its own, Tenant.Fraud). The zero
+	// value refuses premium-rate and shared-cost numbers and sends fixed
+	// lines voice only (fraud.DefaultDenyTypes, DefaultVoiceOnlyTypes).
+	Fraud fraud.Policy
 	// Health, when set, judges connectors (bound links, receipt success
 	// rate); the router skips unusable ones while others are left.
 	Health RouteHealth
@@ -296,11 +318,30 @@ type Limits struct {
 	// 10 minutes (with 5 attempts per verification, three verifications'
 	// worth).
 	NumberChecks Window
+	// Velocity: creates per tenant and country, number prefix and end
+	// user; see VelocityLimits for the defaults.
+	Velocity VelocityLimits
+	// Lockout: a number whose verifications keep failing (wrong codes) is
+	// locked for the tenant; see Lockout for the defaults.
+	Lockout Lockout
+	// GuessRate: wrong codes a tenant's checks may give, all numbers
+	// together; default 50 a second, burst 500 (a credential-stuffing run
+	// over many numbers at once, which no per-number limit sees).
+	GuessRate Velocity
+	// Calls: voice calls to one number, and to one number range (the
+	// first CallPrefixDigits digits), all tenants together: toll fraud
+	// rings the ranges whose operators pay it per minute. Defaults: 3 an
+	// hour per number (burst 3), 20 an hour per 8-digit range (burst 20).
+	// A call over them is not placed: its step fails with reason
+	// voice_limit and the next step starts.
+	CallsPerNumber   Velocity
+	CallsPerPrefix   Velocity
+	CallPrefixDigits int
 }
 
 // LimitError: a limit refused the request; RetryAfter says when it will not.
 type LimitError struct {
-	Code       string // number_send_limit, number_check_limit
+	Code       string // number_send_limit, number_check_limit, velocity_limit, number_locked
 	RetryAfter time.Duration
 	Detail     string
 }
@@ -327,6 +368,7 @@ type Engine struct {
 	httpc    *http.Client
 	idemMu   [64]sync.Mutex // serializes requests with one idempotency key
 	calls    sync.Map       // callKey(id, message) → context.CancelFunc of a call in progress
+	locks    sync.Map       // lockName → time.Time: numbers locked now (lockout.go)
 	stopping atomic.Bool    // Run is ending: calls cut now are placed again after the restart
 	// tenants is swapped whole on a config reload (SetTenants).
 	tenants atomic.Pointer[map[string]*Tenant]
@@ -377,6 +419,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Limits.NumberSends.Max == 0 {
 		cfg.Limits.NumberSends = Window{Max: 5, Per: 10 * time.Minute}
 	}
+	cfg.Limits.Lockout = cfg.Limits.Lockout.withDefaults()
 	if cfg.Limits.NumberChecks.Max == 0 {
 		cfg.Limits.NumberChecks = Window{Max: 15, Per: 10 * time.Minute}
 	}
@@ -423,6 +466,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	tenants := cfg.Tenants
 	e.tenants.Store(&tenants)
+	if err := e.loadLocks(cfg.Now()); err != nil {
+		return nil, fmt.Errorf("engine: reading the number locks: %w", err)
+	}
 	return e, nil
 }
 

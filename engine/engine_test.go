@@ -92,7 +92,7 @@ func (f *fakeVoice) Call(ctx context.Context, c VoiceCall) (VoiceResult, error) 
 }
 
 func newHarness(t *testing.T) *harness {
-	return newHarnessLimits(t, Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}})
+	return newHarnessLimits(t, Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}, Velocity: velocityOff})
 }
 
 func newHarnessLimits(t *testing.T, l Limits) *harness {
@@ -124,6 +124,10 @@ func newHarnessLimits(t *testing.T, l Limits) *harness {
 	h.e = e
 	return h
 }
+
+// velocityOff turns every velocity limit off (tests that create many
+// verifications in one range; velocity_test.go tests the limits).
+var velocityOff = VelocityLimits{Country: Velocity{Rate: -1}, Prefix: Velocity{Rate: -1}, Client: Velocity{Rate: -1}}
 
 // drain runs queued sends synchronously.
 func (h *harness) drain() {

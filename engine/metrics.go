@@ -67,3 +67,21 @@ func observeReceipt(connector, channel, state string, latency time.Duration) {
 		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`otpgate_message_delivery_seconds{channel=%q}`, channel)).Update(latency.Seconds())
 	}
 }
+
+// Fraud guards: every refusal and every step left out, by code, channel
+// ("" for the whole request) and the number's country.
+//
+//	otpgate_fraud_refusals_total{code,channel,country}  requests refused (destination, number type, velocity, lockout)
+//	otpgate_fraud_skipped_steps_total{code,channel,country}  workflow steps left out
+
+func fraudRefused(code, channel, country string) {
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_fraud_refusals_total{code=%q,channel=%q,country=%q}`, code, channel, country)).Inc()
+}
+
+func fraudLocked() {
+	metrics.GetOrCreateCounter(`otpgate_fraud_locks_total`).Inc()
+}
+
+func fraudSkipped(code, channel, country string) {
+	metrics.GetOrCreateCounter(fmt.Sprintf(`otpgate_fraud_skipped_steps_total{code=%q,channel=%q,country=%q}`, code, channel, country)).Inc()
+}

@@ -35,7 +35,7 @@ func TestSteadyLoadRetentionBoundsDisk(t *testing.T) {
 			ServerKey: bytes.Repeat([]byte{1}, 32), Store: st, Router: rt,
 			Senders: map[string]Sender{"smsc": smsc}, Tenants: map[string]*Tenant{"acme": {ID: "acme"}},
 			Now: func() time.Time { return now }, Logger: slog.New(slog.DiscardHandler), Retention: retention,
-			Limits: Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}},
+			Limits: Limits{NumberSends: Window{Max: -1}, NumberChecks: Window{Max: -1}, Velocity: velocityOff},
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -17,7 +17,8 @@ import (
 // problem+json, and nothing is stored or sent.
 func TestBadRequests(t *testing.T) {
 	sim := startSim(t, smsc.Config{})
-	g := startTestGateway(t, "server_key: "+testKey+"\n"+simYAML(sim.Addr())+tenantsYAML(), t.TempDir())
+	g := startTestGateway(t, "server_key: "+testKey+"\n"+simYAML(sim.Addr())+tenantsYAML()+
+		"fraud: {deny: [NG, \"+4474\"]}\n", t.TempDir())
 	f, err := os.Open("testdata/bad_requests.txt")
 	if err != nil {
 		t.Fatal(err)

@@ -191,6 +191,7 @@ func runBenchAPI(args []string) error {
 	ceiling := fs.Bool("ceiling", true, "first run the same load against a trivial fasthttp handler, and report the API figure as a share of it")
 	channel := fs.String("channel", "sms", "sms | whatsapp | rcs: the verifications' channel (whatsapp through the WhatsApp Cloud API simulator, rcs through the RBM API simulator)")
 	waListen := fs.String("wa-listen", "127.0.0.1:8090", "with --url and --channel whatsapp: where the bench's WhatsApp simulator listens (point the gateway's account there; token sandbox, app secret sandbox-app-secret)")
+	velocity := fs.Bool("velocity", false, "count the fraud velocity buckets on every create (at rates the bench never reaches, so none refuses): what the counting costs; off, the bench tenant's sequential numbers would be one range")
 	rcsListen := fs.String("rcs-listen", "127.0.0.1:8091", "with --url and --channel rcs: where the bench's RBM simulator listens")
 	rcsKey := fs.String("rcs-key", "bench-results/rcs-key.json", "with --url and --channel rcs: where the bench writes the RBM simulator's service account key (point the gateway's agent there: key_file, agent_id otpgate-sandbox@rbm.goog, client_token sandbox-client-token)")
 	if err := fs.Parse(args); err != nil {
@@ -305,8 +306,8 @@ http: {listen: "127.0.0.1:0"}
 store: {sync: %s}
 log: {level: error}
 smscs: [{name: sim, address: %q, system_id: bench, password: bench, window: 100}]
-tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
-%s%s`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey), waAccountYAML(wa), rcsYAML), config.Options{})
+tenants: [{id: bench, api_keys: [%q], pending_policy: reject, fraud: {velocity: %s}}]
+%s%s`, newServerKey(), dir, *sync, sim.Addr(), api.HashKey(apiKey), benchVelocity(*velocity), waAccountYAML(wa), rcsYAML), config.Options{})
 		if err != nil {
 			return err
 		}
@@ -513,6 +514,15 @@ func writeAllocs(path string) error {
 		return err
 	}
 	return f.Close()
+}
+
+// benchVelocity is the bench tenant's velocity limits: off, or counted at
+// a billion a second.
+func benchVelocity(on bool) string {
+	if !on {
+		return "{country: {off: true}, prefix: {off: true}}"
+	}
+	return "{country: {count: 1000000000, per: 1s}, prefix: {count: 1000000000, per: 1s}, client: {count: 1000000000, per: 1s}}"
 }
 
 // rcsAgentYAML writes the key of the bench's RBM simulator to keyFile and

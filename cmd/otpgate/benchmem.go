@@ -91,7 +91,7 @@ data_dir: %s
 http: {listen: %q}
 log: {level: error}
 smscs: [{name: sim, address: %q, system_id: bench, password: bench, window: 100}]
-tenants: [{id: bench, api_keys: [%q], pending_policy: reject}]
+tenants: [{id: bench, api_keys: [%q], pending_policy: reject, fraud: {velocity: {country: {off: true}, prefix: {off: true}}}}]
 `, newServerKey(), *dir, httpAddr, sim.Addr(), api.HashKey(key))
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err

@@ -396,7 +396,14 @@ func startGateway(cfg *config.Config, src source, log *slog.Logger) (g *gateway,
 		Limits: engine.Limits{
 			NumberSends:  engine.Window{Max: cfg.Limits.NumberSends.Max, Per: cfg.Limits.NumberSends.Per.D()},
 			NumberChecks: engine.Window{Max: cfg.Limits.NumberChecks.Max, Per: cfg.Limits.NumberChecks.Per.D()},
+			Velocity:     cfg.Fraud.Velocity.Limits(),
+			Lockout: engine.Lockout{WrongCodes: cfg.Fraud.Lockout.WrongCodes, Window: cfg.Fraud.Lockout.Window.D(),
+				First: cfg.Fraud.Lockout.First.D(), Max: cfg.Fraud.Lockout.Max.D()},
+			GuessRate:      cfg.Fraud.GuessRate.Velocity(),
+			CallsPerNumber: cfg.Fraud.Calls.PerNumber.Velocity(), CallsPerPrefix: cfg.Fraud.Calls.PerPrefix.Velocity(),
+			CallPrefixDigits: cfg.Fraud.Calls.PerPrefix.Digits,
 		},
+		Fraud:          cfg.Fraud.Policy(),
 		WebhookFormats: webhookFormats,
 	})
 	if err != nil {
@@ -652,6 +659,7 @@ func (g *gateway) tenantTables(cfg *config.Config) (map[string]*engine.Tenant, m
 			PendingPolicy: t.PendingPolicy, Templates: t.Templates,
 			CallbackURL: t.CallbackURL, WebhookSecret: t.WebhookSecret,
 			Workflow: t.Workflow, NextEventWait: t.NextEventWait.D(), CustomCodes: t.CustomCodes,
+			Fraud: t.Fraud.Policy(), Velocity: t.Fraud.Velocity.Limits(),
 		}
 		if t.RateLimit.PerSecond > 0 {
 			rates[t.ID] = api.Rate{PerSecond: t.RateLimit.PerSecond, Burst: t.RateLimit.Burst}
@@ -747,7 +755,7 @@ func (g *gateway) Reload() (api.ReloadResult, error) {
 	}{
 		{"sandbox", old.Sandbox, cfg.Sandbox}, {"data_dir", old.DataDir, cfg.DataDir}, {"server_key", old.ServerKey, cfg.ServerKey},
 		{"http", old.HTTP, cfg.HTTP}, {"store", old.Store, cfg.Store}, {"log", old.Log, cfg.Log}, {"sms", old.SMS, cfg.SMS},
-		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits},
+		{"templates", old.Templates, cfg.Templates}, {"webhooks", old.Webhooks, cfg.Webhooks}, {"limits", old.Limits, cfg.Limits}, {"fraud", old.Fraud, cfg.Fraud},
 		{"route_health", old.RouteHealth, cfg.RouteHealth}, {"trunks", old.Trunks, cfg.Trunks}, {"voice", old.Voice, cfg.Voice},
 		{"memory_limit_mb", old.MemoryLimitMB, cfg.MemoryLimitMB}, {"whatsapp", old.WhatsApp, cfg.WhatsApp}, {"rcs", old.RCS, cfg.RCS},
 		{"sandbox_sim", old.SandboxSim, cfg.SandboxSim},

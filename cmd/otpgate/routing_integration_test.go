@@ -207,7 +207,7 @@ func TestReloadRoutes(t *testing.T) {
 	write("routes:\n  - {name: x, targets: [{connector: nosuch}]}\n")
 	st, _, raw := admin.do("POST", "/admin/reload", "", nil)
 	if st != 422 || !strings.Contains(string(raw), "invalid_config") ||
-		!strings.Contains(string(raw), path+`:15: routes[0].targets[0].connector: \"nosuch\" is not a defined connector`) {
+		!strings.Contains(string(raw), path+`:17: routes[0].targets[0].connector: \"nosuch\" is not a defined connector`) {
 		t.Fatalf("invalid reload: %d %s", st, raw)
 	}
 	if got := connectorOf(t, c, c.create(`{"number":"+14155559962"}`).ID); got != "b" {

@@ -217,6 +217,10 @@ func New(t *testing.T, newStore NewStore, o Options) *Harness {
 	if o.Limits.NumberChecks.Max == 0 {
 		o.Limits.NumberChecks.Max = -1
 	}
+	if o.Limits.Velocity == (engine.VelocityLimits{}) {
+		off := engine.Velocity{Rate: -1}
+		o.Limits.Velocity = engine.VelocityLimits{Country: off, Prefix: off, Client: off}
+	}
 	h.Tenant = &engine.Tenant{ID: "acme", Template: "plain", Templates: engine.Templates{"plain": {"en": "CODE {code} END"}}}
 	h.E, err = engine.New(engine.Config{
 		ServerKey: bytes.Repeat([]byte{1}, 32), Store: h.St, Router: rt,

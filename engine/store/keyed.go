@@ -131,6 +131,11 @@ type CreateOptions struct {
 	// after the pending check: an insert refused because the number has a
 	// pending verification counts nothing.
 	Limit *Limit
+	// Buckets are taken in the same batch, one token each; when one has
+	// none, nothing is written and the error is a *LimitedError naming it.
+	// Like Limit, they are taken after the pending check. Two buckets of
+	// one name in one insert are not allowed.
+	Buckets []Bucket
 }
 
 // Counters. The sliding-window counters of Limit live in memory (the authority
@@ -288,11 +293,18 @@ func (s *Store) ExpireKeyed(now time.Time, limit int) (int, error) {
 				_ = b.Delete(keyedKey(name), nil)
 				n++
 				gone = true
+			} else {
+				// renewed without moving its index (a bucket: see
+				// takeLocked): index it at its expiry now
+				_ = b.Set(expiryKey(exp, name), nil, nil)
 			}
 		}
 		err := s.commitWith(b, pebble.NoSync)
 		if err == nil && gone && strings.HasPrefix(name, counterMark) {
 			delete(s.counters[hashIndex(len(s.keyed), name)], name[len(counterMark):])
+		}
+		if err == nil && gone && strings.HasPrefix(name, bucketMark) {
+			delete(s.buckets[hashIndex(len(s.keyed), name)], name[len(bucketMark):])
 		}
 		b.Close()
 		unlock()
@@ -338,3 +350,77 @@ func (s *Store) NextSeq(name string) (uint64, error) {
 // neverExpires is the expiry of values that live as long as the store (a
 // sequence): far, and still within UnixNano's range.
 var neverExpires = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// UpdateKeyed changes the value under name in one read-modify-write under
+// its lock: fn gets the current value (ok false when missing or expired at
+// now) and returns the new one and its expiry, or ErrNoChange to write
+// nothing. The commit is synced like a record's.
+func (s *Store) UpdateKeyed(name string, now time.Time, fn func(old []byte, ok bool) ([]byte, time.Time, error)) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	unlock := s.keyedLock(name)
+	unlocked := false
+	defer func() {
+		if !unlocked {
+			unlock()
+		}
+	}()
+	var old []byte
+	ok := false
+	if raw, found, err := s.get(keyedKey(name)); err != nil {
+		return err
+	} else if found {
+		v, exp, good := decodeKeyed(raw)
+		if !good {
+			return fmt.Errorf("store: keyed %q: %w", name, ErrCorrupt)
+		}
+		old, ok = v, now.Before(exp)
+	}
+	v, exp, err := fn(old, ok)
+	if errors.Is(err, ErrNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.putKeyed(b, Keyed{Name: name, Value: v, Expires: exp}); err != nil {
+		return err
+	}
+	// applied under the lock (the next reader sees it), synced after it
+	// is released, as every commit here
+	wait, err := s.apply(b, s.wo)
+	if err != nil {
+		return err
+	}
+	unlock()
+	unlocked = true
+	return wait()
+}
+
+// ScanKeyed calls fn with every keyed value whose name starts with prefix
+// and that has not expired at now, until fn returns false.
+func (s *Store) ScanKeyed(prefix string, now time.Time, fn func(name string, v []byte) bool) error {
+	if err := s.enter(); err != nil {
+		return err
+	}
+	defer s.leave()
+	lo := keyedKey(prefix)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: prefixEnd(string(lo))})
+	if err != nil {
+		return err
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		v, exp, good := decodeKeyed(it.Value())
+		if !good || !now.Before(exp) {
+			continue
+		}
+		if !fn(string(it.Key()[len(pfxKeyed):]), v) {
+			break
+		}
+	}
+	return errors.Join(it.Error(), it.Close())
+}

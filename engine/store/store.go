@@ -114,7 +114,10 @@ type Store struct {
 	// counters: Limit counters in memory, one map per keyed stripe,
 	// guarded by that stripe's lock (see keyed.go).
 	counters counterSet
-	lazy     lazySync
+	// buckets: velocity buckets in memory, one map per keyed stripe, each
+	// guarded by its stripe lock (bucket.go).
+	buckets []map[string]*bucketState
+	lazy    lazySync
 	// marks feeds markLoop (handed.go); marksDone closes when it ends.
 	marks     chan markReq
 	marksDone chan struct{}
@@ -204,6 +207,11 @@ func Open(opts Options) (*Store, error) {
 		s.wo = pebble.Sync
 	}
 	if err := s.checkFormat(); err != nil {
+		_ = db.Close()
+		cache.Unref()
+		return nil, err
+	}
+	if err := s.loadBuckets(); err != nil {
 		_ = db.Close()
 		cache.Unref()
 		return nil, err
@@ -400,6 +408,9 @@ func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o CreateOptions) (wai
 	if o.Limit != nil {
 		stripes = append(stripes, hashIndex(len(s.keyed), counterMark+o.Limit.Name))
 	}
+	for _, bk := range o.Buckets {
+		stripes = append(stripes, hashIndex(len(s.keyed), bucketMark+bk.Name))
+	}
 	slices.Sort(stripes)
 	for _, i := range slices.Compact(stripes) {
 		s.keyed[i].Lock()
@@ -409,6 +420,12 @@ func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o CreateOptions) (wai
 	if o.Limit != nil {
 		if count, err = s.countLocked(b, o.Limit); err != nil {
 			return nil, err
+		}
+	}
+	taken := make([]*bucketState, len(o.Buckets))
+	for i := range o.Buckets {
+		if taken[i], err = s.takeLocked(b, &o.Buckets[i]); err != nil {
+			return nil, err // b is dropped: nothing counted, nothing taken
 		}
 	}
 	for _, k := range o.Keyed {
@@ -421,6 +438,9 @@ func (s *Store) insertLocked(b *pebble.Batch, rec *Record, o CreateOptions) (wai
 	}
 	if count != nil {
 		s.setCounter(o.Limit.Name, count)
+	}
+	for i, bk := range o.Buckets {
+		s.buckets[hashIndex(len(s.keyed), bucketMark+bk.Name)][bk.Name] = taken[i]
 	}
 	s.recs.put(rec.clone())
 	return wait, nil

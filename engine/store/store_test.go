@@ -653,3 +653,63 @@ func TestLockOrderUnderContention(t *testing.T) {
 		t.Fatal("deadlock: inserts and counted updates stopped")
 	}
 }
+
+// Velocity buckets: an insert takes a token from each; one with none
+// refuses it (nothing written, no other bucket taken from), says when the
+// next token comes, and the state survives a reopen; a bucket full again
+// is forgotten from disk and memory.
+func TestBucketsGuardInsertsAndSurviveReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openT(t, dir)
+	now := time.Unix(1_700_000_000, 0)
+	country := func(at time.Time) Bucket { return Bucket{Name: "v\x00acme\x00IT", Rate: 1, Burst: 2, Now: at} }
+	client := func(at time.Time) Bucket {
+		return Bucket{Name: "v\x00acme\x00ip\x00192.0.2.1", Rate: 0.1, Burst: 5, Now: at}
+	}
+	n := 0
+	create := func(at time.Time, bs ...Bucket) error {
+		n++
+		return s.Create(rec(fmt.Sprint("r", n), fmt.Sprint("+39", n), at), CreateOptions{Buckets: bs})
+	}
+	for i := 0; i < 2; i++ {
+		if err := create(now, country(now), client(now)); err != nil {
+			t.Fatalf("create %d: %v", i, err)
+		}
+	}
+	var le *LimitedError
+	if err := create(now.Add(250*time.Millisecond), country(now.Add(250*time.Millisecond)), client(now.Add(250*time.Millisecond))); !errors.As(err, &le) ||
+		le.Name != "v\x00acme\x00IT" || le.RetryAfter != 750*time.Millisecond {
+		t.Fatalf("third create in 250ms: %v, want the country bucket with 750ms to wait", err)
+	}
+	if _, err := s.Get(fmt.Sprint("r", n)); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a refused insert wrote its record: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openT(t, dir)
+	defer s.Close()
+	// the client bucket lost nothing to the refused insert: 3 of its 5
+	// tokens are left; after a second the country bucket has one again
+	at := now.Add(time.Second)
+	if err := create(at, country(at), client(at)); err != nil {
+		t.Fatalf("after a second and a reopen: %v", err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := create(at, client(at)); err != nil {
+			t.Fatalf("client token %d: %v", i, err)
+		}
+	}
+	if err := create(at, client(at)); !errors.As(err, &le) || le.Name != "v\x00acme\x00ip\x00192.0.2.1" {
+		t.Fatalf("the client bucket after 5 takes: %v", err)
+	}
+	// full again after burst/rate: forgotten
+	if n, err := s.ExpireKeyed(at.Add(time.Minute), 10); err != nil || n != 2 {
+		t.Fatalf("ExpireKeyed = %d, %v; want 2 buckets", n, err)
+	}
+	for i := range s.buckets {
+		if len(s.buckets[i]) != 0 {
+			t.Fatalf("a forgotten bucket is still in memory: %v", s.buckets[i])
+		}
+	}
+}

@@ -8,10 +8,12 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/engine/fraud"
 	"github.com/otpgate/otpgate/rcs"
 	"github.com/otpgate/otpgate/whatsapp"
 	"gopkg.in/yaml.v3"
@@ -72,7 +74,11 @@ type Config struct {
 	Tenants   []TenantConf     `yaml:"tenants"`
 	Webhooks  WebhooksConf     `yaml:"webhooks"`
 	Limits    LimitsConf       `yaml:"limits"`
-	Admin     AdminConf        `yaml:"admin"`
+	// Fraud: the gateway's geo permissions and number types, for every
+	// tenant (a tenant's own fraud: narrows them). Default: every country,
+	// premium-rate and shared-cost numbers refused, fixed lines voice only.
+	Fraud FraudConf `yaml:"fraud"`
+	Admin AdminConf `yaml:"admin"`
 
 	// lines: where each field is in the file, for errors found after
 	// loading (Locate).
@@ -114,6 +120,133 @@ type WebhooksConf struct {
 type LimitsConf struct {
 	NumberSends  WindowConf `yaml:"number_sends"`  // default 5 per 10m
 	NumberChecks WindowConf `yaml:"number_checks"` // default 15 per 10m
+}
+
+// FraudConf is one party's geo permissions and number types (see
+// fraud.Policy for how a number is judged).
+type FraudConf struct {
+	// Allow and Deny: ISO countries ("IT") and E.164 prefixes ("+3934");
+	// the most specific entry naming a number decides; with an Allow list,
+	// what no entry names is refused. Default: both empty (everywhere).
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+	// Channels: a channel's own lists (sms, voice, whatsapp, rcs), asked
+	// first for its steps, e.g. {voice: {deny: ["+882", "+883"]}}.
+	Channels map[string]GeoConf `yaml:"channels"`
+	// DenyNumberTypes: types refused on every channel; default
+	// [premium_rate, shared_cost] ([] allows every type).
+	DenyNumberTypes []string `yaml:"deny_number_types"`
+	// VoiceOnlyNumberTypes: types that get voice steps only; default
+	// [fixed_line] ([] lets SMS go to landlines).
+	VoiceOnlyNumberTypes []string `yaml:"voice_only_number_types"`
+	// Velocity: creates per tenant and country, number prefix and end
+	// user (client_ip, client_ref), each a token bucket; a tenant's
+	// replace the gateway's one by one. Defaults: country 20 a second
+	// (burst 200), prefix of 8 digits 10 a minute (burst 20), client 1 a
+	// minute (burst 5).
+	Velocity VelocityConf `yaml:"velocity"`
+	// Lockout (the gateway's only): a number whose codes keep being
+	// guessed wrong is locked for that tenant. Default: 15 wrong codes
+	// within 24h lock it for 15m, each next lock twice as long, at most
+	// 24h; wrong_codes: -1 turns lockouts off.
+	Lockout LockoutConf `yaml:"lockout"`
+	// GuessRate (the gateway's only): wrong codes one tenant's checks may
+	// give, all numbers together. Default 50 a second, burst 500.
+	GuessRate BucketConf `yaml:"guess_rate"`
+	// Calls (the gateway's only): voice calls to one number and to one
+	// range, all tenants together (toll fraud). Defaults: per_number 3 an
+	// hour, per_prefix 20 an hour over 8 digits.
+	Calls CallsConf `yaml:"calls"`
+}
+
+// CallsConf limits voice calls.
+type CallsConf struct {
+	PerNumber BucketConf `yaml:"per_number"`
+	PerPrefix BucketConf `yaml:"per_prefix"`
+}
+
+// LockoutConf configures the lockouts of numbers.
+type LockoutConf struct {
+	WrongCodes int      `yaml:"wrong_codes"`
+	Window     Duration `yaml:"window"`
+	First      Duration `yaml:"first"`
+	Max        Duration `yaml:"max"`
+}
+
+// VelocityConf is the velocity limits; a limit left out takes the
+// gateway's, then the default.
+type VelocityConf struct {
+	Country BucketConf `yaml:"country"`
+	Prefix  BucketConf `yaml:"prefix"`
+	Client  BucketConf `yaml:"client"`
+}
+
+// BucketConf is count creates per per on average, burst at once; off: true
+// turns the limit off; digits (prefix only) is the range's length.
+type BucketConf struct {
+	Count  int      `yaml:"count"`
+	Per    Duration `yaml:"per"`
+	Burst  int      `yaml:"burst"`
+	Digits int      `yaml:"digits"`
+	Off    bool     `yaml:"off"`
+}
+
+// Velocity is r as the engine's bucket (zero when r is left out).
+func (r BucketConf) Velocity() engine.Velocity {
+	switch {
+	case r.Off:
+		return engine.Velocity{Rate: -1}
+	case r.Count == 0:
+		return engine.Velocity{}
+	}
+	return engine.Velocity{Rate: float64(r.Count) / r.Per.D().Seconds(), Burst: cmp.Or(r.Burst, r.Count)}
+}
+
+// Limits is v as the engine's.
+func (v VelocityConf) Limits() engine.VelocityLimits {
+	return engine.VelocityLimits{Country: v.Country.Velocity(), Prefix: v.Prefix.Velocity(), PrefixDigits: v.Prefix.Digits, Client: v.Client.Velocity()}
+}
+
+func (v VelocityConf) check(at string) error {
+	for _, r := range []struct {
+		name string
+		r    BucketConf
+	}{{"country", v.Country}, {"prefix", v.Prefix}, {"client", v.Client}} {
+		p := at + ".velocity." + r.name
+		switch {
+		case r.r.Off && (r.r.Count != 0 || r.r.Burst != 0):
+			return errf(p, "off: true with count or burst; give one or the other")
+		case r.r.Count < 0 || r.r.Burst < 0:
+			return errf(p, "count and burst must be positive")
+		case r.r.Count > 0 && r.r.Per.D() <= 0:
+			return errf(p+".per", "required with count: the time count creates are spread over, e.g. 1m")
+		case r.r.Count == 0 && !r.r.Off && (r.r.Per != 0 || r.r.Burst != 0):
+			return errf(p+".count", "required: how many creates per per")
+		case r.r.Per.D() > 30*24*time.Hour:
+			return errf(p+".per", "%s is longer than 30 days", r.r.Per.D())
+		case r.r.Digits != 0 && (r.name != "prefix" || r.r.Digits < 3 || r.r.Digits > 15):
+			return errf(p+".digits", "%d: only prefix has digits, 3 to 15 (country code included)", r.r.Digits)
+		}
+	}
+	return nil
+}
+
+// GeoConf is a channel's allow and deny lists.
+type GeoConf struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// Policy is the fraud policy f configures.
+func (f FraudConf) Policy() fraud.Policy {
+	p := fraud.Policy{Geo: fraud.Geo{Allow: f.Allow, Deny: f.Deny}, DenyTypes: f.DenyNumberTypes, VoiceOnlyTypes: f.VoiceOnlyNumberTypes}
+	if len(f.Channels) > 0 {
+		p.Channels = map[string]fraud.Geo{}
+		for ch, g := range f.Channels {
+			p.Channels[ch] = fraud.Geo{Allow: g.Allow, Deny: g.Deny}
+		}
+	}
+	return p
 }
 
 // WindowConf is "at most max per per"; max -1 turns the limit off.
@@ -425,6 +558,9 @@ type TenantConf struct {
 	// CustomCode, Vonage's pin_code and code). Default false: a chosen code
 	// is only as strong as whoever chose it.
 	CustomCodes bool `yaml:"custom_codes"`
+	// Fraud: the tenant's own geo permissions and number types, judged
+	// after the gateway's (fraud:); a number must pass both.
+	Fraud FraudConf `yaml:"fraud"`
 	// Vonage: the tenant's credentials for the Vonage Verify facades
 	// (/compat/vonage, v1 and v2). Default none: the facade refuses them.
 	Vonage *VonageConf `yaml:"vonage"`

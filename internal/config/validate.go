@@ -15,6 +15,7 @@ import (
 
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/engine/fraud"
 	"github.com/otpgate/otpgate/rcs"
 	rcssim "github.com/otpgate/otpgate/rcs/sim"
 	"github.com/otpgate/otpgate/router"
@@ -362,6 +363,53 @@ func (c *Config) finish(opts Options) error {
 	}
 	if c.Store.Retention.D() < time.Second {
 		return errf("store.retention", "%s is under 1s", c.Store.Retention.D())
+	}
+	var pe *fraud.PolicyError
+	if err := c.Fraud.Policy().Check(); errors.As(err, &pe) {
+		return errf("fraud."+pe.Field, "%s", pe.Problem)
+	}
+	if err := c.Fraud.Velocity.check("fraud"); err != nil {
+		return err
+	}
+	if err := (VelocityConf{Client: c.Fraud.GuessRate}).check("fraud"); err != nil {
+		var ce *Error
+		if errors.As(err, &ce) { // the same rules, under its own name
+			return errf(strings.Replace(ce.Path, "fraud.velocity.client", "fraud.guess_rate", 1), "%s", ce.Msg)
+		}
+		return err
+	}
+	if c.Fraud.Calls.PerNumber.Digits != 0 {
+		return errf("fraud.calls.per_number.digits", "only per_prefix has digits")
+	}
+	for name, b := range map[string]BucketConf{"per_number": c.Fraud.Calls.PerNumber, "per_prefix": c.Fraud.Calls.PerPrefix} {
+		if err := (VelocityConf{Prefix: b}).check("fraud"); err != nil {
+			var ce *Error
+			if errors.As(err, &ce) {
+				return errf(strings.Replace(ce.Path, "fraud.velocity.prefix", "fraud.calls."+name, 1), "%s", ce.Msg)
+			}
+			return err
+		}
+	}
+	lo := c.Fraud.Lockout
+	switch {
+	case lo.WrongCodes < -1 || lo.WrongCodes > 1000:
+		return errf("fraud.lockout.wrong_codes", "%d is outside 1..1000 (-1 turns lockouts off)", lo.WrongCodes)
+	case lo.Window < 0 || lo.First < 0 || lo.Max < 0:
+		return errf("fraud.lockout", "window, first and max must be positive durations")
+	case lo.First.D() > 0 && lo.Max.D() > 0 && lo.First.D() > lo.Max.D():
+		return errf("fraud.lockout.first", "%s is longer than max %s", lo.First.D(), lo.Max.D())
+	}
+	for i, t := range c.Tenants {
+		at := fmt.Sprintf("tenants[%d].fraud", i)
+		if err := t.Fraud.Policy().Check(); errors.As(err, &pe) {
+			return errf(at+"."+pe.Field, "%s", pe.Problem)
+		}
+		if err := t.Fraud.Velocity.check(at); err != nil {
+			return err
+		}
+		if t.Fraud.Lockout != (LockoutConf{}) || t.Fraud.GuessRate != (BucketConf{}) || t.Fraud.Calls != (CallsConf{}) {
+			return errf(at, "lockout, guess_rate and calls are the gateway's (fraud: at the top), not a tenant's")
+		}
 	}
 	for name, w := range map[string]WindowConf{"limits.number_sends": c.Limits.NumberSends, "limits.number_checks": c.Limits.NumberChecks} {
 		if w.Max < -1 {

@@ -20,7 +20,11 @@ func referenceParse(s string) (Number, error) {
 	if !phonenumbers.IsValidNumber(pn) {
 		return Number{}, errors.New("invalid")
 	}
-	return Number{E164: phonenumbers.Format(pn, phonenumbers.E164), Country: phonenumbers.GetRegionCodeForNumber(pn)}, nil
+	typ, ok := typeNames[phonenumbers.GetNumberType(pn)]
+	if !ok {
+		typ = Unknown
+	}
+	return Number{E164: phonenumbers.Format(pn, phonenumbers.E164), Country: phonenumbers.GetRegionCodeForNumber(pn), Type: typ}, nil
 }
 
 // TestFastPathAgreesWithParse: over every country calling code, national

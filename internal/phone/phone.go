@@ -20,6 +20,35 @@ import (
 type Number struct {
 	E164    string // "+393471234567"
 	Country string // ISO 3166-1 alpha-2, upper case: "IT"
+	Type    string // libphonenumber's type, one of Types: "mobile", "fixed_line", …
+}
+
+// The number types, as libphonenumber tells them from the number's range.
+// FixedLineOrMobile is a range that may be either (every US and Canadian
+// number); Unknown one libphonenumber has no type for.
+const (
+	Mobile            = "mobile"
+	FixedLine         = "fixed_line"
+	FixedLineOrMobile = "fixed_line_or_mobile"
+	TollFree          = "toll_free"
+	PremiumRate       = "premium_rate"
+	SharedCost        = "shared_cost"
+	VoIP              = "voip"
+	PersonalNumber    = "personal_number"
+	Pager             = "pager"
+	UAN               = "uan"
+	Voicemail         = "voicemail"
+	Unknown           = "unknown"
+)
+
+// Types lists every number type.
+var Types = []string{Mobile, FixedLine, FixedLineOrMobile, TollFree, PremiumRate, SharedCost, VoIP, PersonalNumber, Pager, UAN, Voicemail, Unknown}
+
+var typeNames = map[phonenumbers.PhoneNumberType]string{
+	phonenumbers.MOBILE: Mobile, phonenumbers.FIXED_LINE: FixedLine, phonenumbers.FIXED_LINE_OR_MOBILE: FixedLineOrMobile,
+	phonenumbers.TOLL_FREE: TollFree, phonenumbers.PREMIUM_RATE: PremiumRate, phonenumbers.SHARED_COST: SharedCost,
+	phonenumbers.VOIP: VoIP, phonenumbers.PERSONAL_NUMBER: PersonalNumber, phonenumbers.PAGER: Pager,
+	phonenumbers.UAN: UAN, phonenumbers.VOICEMAIL: Voicemail,
 }
 
 // Error says why a number was refused. Field is the request field to blame
@@ -143,7 +172,11 @@ func parse(input, country string) (Number, error) {
 	if country != "" && international && got != country {
 		return bad("number", fmt.Sprintf("belongs to %s, not to the given country %s", got, country))
 	}
-	return Number{E164: phonenumbers.Format(pn, phonenumbers.E164), Country: got}, nil
+	typ, ok := typeNames[phonenumbers.GetNumberType(pn)]
+	if !ok {
+		typ = Unknown
+	}
+	return Number{E164: phonenumbers.Format(pn, phonenumbers.E164), Country: got, Type: typ}, nil
 }
 
 // CallingCodeRegion returns the main country (ISO 3166-1 alpha-2) of a

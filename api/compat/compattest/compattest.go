@@ -80,6 +80,7 @@ import (
 	"github.com/otpgate/otpgate/api"
 	"github.com/otpgate/otpgate/api/httpx"
 	"github.com/otpgate/otpgate/engine"
+	"github.com/otpgate/otpgate/engine/fraud"
 	"github.com/otpgate/otpgate/engine/store"
 	"github.com/otpgate/otpgate/internal/apispec"
 	"github.com/otpgate/otpgate/internal/ids"
@@ -181,12 +182,17 @@ func New(t *testing.T, o Options) *Harness {
 	if limits.NumberChecks.Max == 0 {
 		limits.NumberChecks = engine.Window{Max: -1}
 	}
+	if limits.Velocity == (engine.VelocityLimits{}) {
+		off := engine.Velocity{Rate: -1}
+		limits.Velocity = engine.VelocityLimits{Country: off, Prefix: off, Client: off}
+	}
 	eng, err := engine.New(engine.Config{
 		ServerKey: bytes.Repeat([]byte{7}, 32), Store: st, Router: rt,
 		Senders: map[string]engine.Sender{"smsc": h.SMSC, "wa": h.Chat, "rbm": h.RBM}, Voice: map[string]engine.Voicer{"trunk": h.Voice},
 		Channels: map[string]bool{engine.ChannelSMS: true, engine.ChannelVoice: true, engine.ChannelWhatsApp: true, engine.ChannelRCS: true},
 		Tenants:  tenants, Limits: limits, Logger: slog.New(slog.DiscardHandler),
-		Now: h.Now, WebhookFormats: o.WebhookFormats,
+		Fraud: fraud.Policy{Geo: fraud.Geo{Deny: []string{"NG"}}}, // and the default number types
+		Now:   h.Now, WebhookFormats: o.WebhookFormats,
 		Webhooks: engine.WebhookConfig{AllowLoopback: true, RetryMin: 50 * time.Millisecond, RetryMax: time.Second},
 	})
 	if err != nil {

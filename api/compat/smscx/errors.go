@@ -65,6 +65,8 @@ func (f *Facade) engineError(ctx *fasthttp.RequestCtx, err error) {
 		fail(ctx, 404, "not_found", 2021, "Otp ID not found")
 	case errors.As(err, new(*engine.ConcurrentError)):
 		fail(ctx, 403, "access_denied", 403, "The phone number has a pending verification made through another API of this gateway; cancel it there or wait for it to end")
+	case errors.As(err, &fe) && (fe.Code == "destination_not_allowed" || fe.Code == "number_type_not_allowed"):
+		fail(ctx, 403, "access_denied", 403, "Sending to this phone number is not allowed: "+fe.Detail)
 	case errors.As(err, &fe) && fe.Code == "no_route":
 		fail(ctx, 403, "no_coverage", 403, "No coverage for the phone number: "+fe.Detail)
 	case errors.As(err, &fe):

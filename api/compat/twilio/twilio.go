@@ -319,6 +319,7 @@ func (f *Facade) create(ctx *fasthttp.RequestCtx, c call) {
 		Tenant: c.acct.Tenant, Number: to, Channel: ch,
 		Locale: string(args.Peek("Locale")), Code: string(args.Peek("CustomCode")),
 		Brand:      string(args.Peek("CustomFriendlyName")),
+		ClientIP:   string(args.Peek("DeviceIp")), // velocity per end user
 		CodeLength: c.service.CodeLength, MaxAttempts: 5, TTL: 10 * time.Minute,
 		PendingPolicy: engine.PolicyResend, API: API, Scope: c.service.SID,
 	}
@@ -499,7 +500,7 @@ func notFound(ctx *fasthttp.RequestCtx) {
 var params = map[string]string{
 	"number": "To", "country": "To", "channel": "Channel", "workflow": "Channel", "locale": "Locale",
 	"code": "CustomCode", "brand": "CustomFriendlyName", "template": "CustomFriendlyName",
-	"code_length": "CodeLength", "sender_id": "To",
+	"code_length": "CodeLength", "sender_id": "To", "client_ip": "DeviceIp",
 }
 
 // engineError answers an engine error with Twilio's code for it.
@@ -520,6 +521,12 @@ func (f *Facade) engineError(ctx *fasthttp.RequestCtx, err error) {
 	case errors.As(err, new(*engine.ConcurrentError)):
 		// the number's pending verification is another API's or service's
 		fail(ctx, 409, 60200, "Invalid parameter `To`: the number has a pending verification of another service or API; cancel it or wait for it to end")
+	case errors.As(err, &fe) && fe.Code == "destination_not_allowed":
+		fail(ctx, 403, 60605, "Verification delivery to this country is not allowed: "+fe.Detail)
+	case errors.As(err, &fe) && fe.Code == "number_type_not_allowed" && fe.Field != "number": // a landline
+		fail(ctx, 400, 60205, "SMS is not supported by landline phone number: "+fe.Detail)
+	case errors.As(err, &fe) && fe.Code == "number_type_not_allowed":
+		fail(ctx, 403, 60410, "Verification delivery attempt blocked: "+fe.Detail)
 	case errors.As(err, &fe) && fe.Code == "custom_code_not_allowed":
 		fail(ctx, 400, 60204, "Service does not support this feature: CustomCode (custom_codes is off for this tenant)")
 	case errors.As(err, &fe):

@@ -197,7 +197,8 @@ func (f *Facade) psd2(ctx *fasthttp.RequestCtx, c v1Call) {
 // v1Create reads what /verify/json and /verify/psd2/json share: number,
 // country, code_length, lg, workflow_id, next_event_wait, pin_expiry.
 func (f *Facade) v1Create(ctx *fasthttp.RequestCtx, c v1Call, langs map[string]bool, defaultLang string) (engine.CreateRequest, bool) {
-	req := engine.CreateRequest{Tenant: c.acct.Tenant, API: APIv1, MaxAttempts: 3, PendingPolicy: engine.PolicyReject, CodeLength: 4}
+	req := engine.CreateRequest{Tenant: c.acct.Tenant, API: APIv1, MaxAttempts: 3, PendingPolicy: engine.PolicyReject, CodeLength: 4,
+		ClientIP: c.p.get("ip_address")} // the end user's, for the velocity limit per user
 	number := c.p.get("number")
 	if number == "" {
 		missing(ctx, "number")
@@ -292,6 +293,10 @@ func (f *Facade) v1CreateError(ctx *fasthttp.RequestCtx, err error) {
 		failure(ctx, "1", "Throttled")
 	case errors.As(err, &fe) && fe.Code == "custom_code_not_allowed":
 		failure(ctx, "20", "This account does not support the parameter: pin_code.")
+	case errors.As(err, &fe) && fe.Code == "destination_not_allowed":
+		failure(ctx, "7", "The number you are trying to verify is blacklisted for verification ("+fe.Detail+")")
+	case errors.As(err, &fe) && fe.Code == "number_type_not_allowed":
+		failure(ctx, "15", "The destination number is not in a supported network ("+fe.Detail+")")
 	case errors.As(err, &fe) && fe.Code == "no_route":
 		failure(ctx, "15", "The destination number is not in a supported network ("+fe.Detail+")")
 	case errors.As(err, &fe) && fe.Code == "channel_unavailable":
@@ -314,6 +319,8 @@ func v1Param(field string) string {
 		return "brand"
 	case "workflow", "channel":
 		return "workflow_id"
+	case "client_ip":
+		return "ip_address"
 	}
 	return field
 }

@@ -233,6 +233,10 @@ func (f *Facade) v2CreateError(ctx *fasthttp.RequestCtx, err error) {
 			Detail: "Concurrent verifications to the same number are not allowed.", RequestID: v2ID(ce.ID)})
 	case errors.As(err, &le), errors.Is(err, engine.ErrOverloaded):
 		throttled(ctx)
+	case errors.As(err, &fe) && (fe.Code == "destination_not_allowed" || fe.Code == "number_type_not_allowed"):
+		// what Vonage's fraud check answers for a destination it blocks
+		v2Fail(ctx, 403, problem{Type: errorDocs + "/verify-v2#fraud-check", Title: "Forbidden",
+			Detail: "Request blocked by the fraud check: " + fe.Detail})
 	case errors.As(err, &fe) && fe.Code == "custom_code_not_allowed":
 		v2Fail(ctx, 403, problem{Type: errorDocs + "/verify-v2#forbidden", Title: "Forbidden",
 			Detail: "Your account does not have permission to set the code (custom_codes is off for this tenant)."})
